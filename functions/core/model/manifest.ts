@@ -1,0 +1,70 @@
+/**
+ * Model manifests: everything preprocessing, inference and reporting need to know about a model, so no code
+ * hard-codes a model. Source manifests live in models/manifests/<id>.json (committed); the install step writes
+ * models/build/<id>/manifest.json with the graphs it generated and the model's availability.
+ *
+ * Graph contract (all float32, batch dimension N dynamic):
+ * - `classifier`: input `x` [N, samples, 12] (mV, LEAD_ORDER) → outputs `logits` [N, C], `probabilities` [N, C].
+ * - `gradient`:   inputs `x` [N, samples, 12], `seed` [N, C] → outputs `logits` [N, C] and
+ *                 `grad` [N, samples, 12] = ∂(Σ_c seed[n,c]·logits[n,c]) / ∂x[n].
+ * - `lrp-epsilon`, `lrp-alpha1-beta0`: inputs `x`, `seed` [N, C] (relevance put on the output: seed·logit) →
+ *                 outputs `logits` [N, C] and `relevance` [N, samples, 12].
+ * Weights are ONNX external data in one file per model (`weightsFile`) shared by all its graphs.
+ */
+import type { LeadName } from '../record.ts';
+
+export type GraphKind = 'classifier' | 'gradient' | 'lrp-epsilon' | 'lrp-alpha1-beta0';
+
+export interface ModelSource {
+  /** Where the published file comes from (landing page or DOI). */
+  url: string;
+  /** Direct download URLs tried in order by the install step. */
+  downloadUrls: string[];
+  /** File name inside the download (a zip member, e.g. `model/model.hdf5`) or the file itself. */
+  file: string;
+  sizeBytes: number;
+  sha256?: string;
+  /** Git blob id: sha1 of "blob <size>\0" + bytes. */
+  gitBlobSha1?: string;
+  /** Environment variable that may point at a local copy of the file. */
+  envVar: string;
+  /** File name looked for under ../shared/models/<id>/ (or a user-given directory). */
+  sharedFileName: string;
+}
+
+export interface ModelManifest {
+  id: string;
+  title: string;
+  description: string;
+  citation: string;
+  licence: string;
+  source: ModelSource;
+  input: {
+    samplingRateHz: number;
+    samples: number;
+    leads: LeadName[];
+    units: 'mV';
+    /** The window rule: the first `samples` samples after resampling, zero-padded at the end when shorter. */
+    window: 'first-samples-zero-pad-end';
+  };
+  classes: string[];
+  thresholds: number[];
+  /** Activation after the logits; attribution targets the logit (pre-activation). */
+  outputActivation: 'sigmoid';
+  /** Mode of `ig` without --steps for this model (see the performance issue). */
+  defaultIgSteps: number;
+}
+
+/** The manifest the install step writes beside the generated graphs. */
+export interface InstalledModel extends ModelManifest {
+  status: 'available' | 'unavailable';
+  /** Why the model is unavailable and how to provide it (when status is 'unavailable'). */
+  reason?: string;
+  /** Graph files relative to the model's build folder, by kind. */
+  graphs: Partial<Record<GraphKind, string>>;
+  weightsFile?: string;
+  weightsBytes?: number;
+  /** Hash of the Keras file actually converted, and whether it is the published one. */
+  converted?: { fromFile: string; sha256: string; sizeBytes: number; published: boolean; at: string };
+  parameters?: number;
+}

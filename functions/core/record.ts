@@ -1,0 +1,233 @@
+/**
+ * The one ECG record model. Every reader produces a `RawRecord` (its channels as stored, in mV); `toEcgRecord`
+ * maps lead aliases, derives missing limb leads from I and II (Einthoven/Goldberger: III = II − I,
+ * aVR = −(I + II)/2, aVL = I − II/2, aVF = II − I/2), checks plausibility and returns the 12 leads in the fixed
+ * order I, II, III, aVR, aVL, aVF, V1–V6.
+ *
+ * Privacy: only age, sex, diagnostic codes from structured fields and the acquisition time are carried; names,
+ * patient ids, birth dates and free text never enter a record.
+ */
+import { LeadlightError } from './errors.ts';
+
+export const LEAD_ORDER = ['I', 'II', 'III', 'aVR', 'aVL', 'aVF', 'V1', 'V2', 'V3', 'V4', 'V5', 'V6'] as const;
+export type LeadName = (typeof LEAD_ORDER)[number];
+
+/** One uploaded file: its name (base name only, no directories) and bytes. */
+export interface InputFile {
+  name: string;
+  bytes: Uint8Array;
+}
+
+/** A channel as a reader found it: its label as written in the file and its samples in millivolts. */
+export interface RawChannel {
+  label: string;
+  samplesMv: Float32Array | Float64Array;
+}
+
+/** What a reader returns: channels as stored (any labels, any count), all in mV, one sampling rate. */
+export interface RawRecord {
+  name: string;
+  /** Reader id, e.g. `wfdb`, `cinc-mat`, `cpsc-mat`, `csv`, `ge-muse-xml`, `philips-xml`, `hl7-aecg`, `dicom`, `scp-ecg`, `edf`. */
+  format: string;
+  samplingRateHz: number;
+  channels: RawChannel[];
+  /** ISO 8601 acquisition time when the file states it (no time zone conversion). */
+  startTime?: string;
+  ageYears?: number;
+  sex?: 'M' | 'F';
+  /** Diagnostic codes/labels from structured header fields (e.g. WFDB `# Dx:`), never free text. */
+  labels?: string[];
+  warnings: RecordWarning[];
+}
+
+export interface RecordWarning {
+  code: string;
+  message: string;
+}
+
+/** The record every later stage uses: exactly 12 leads in LEAD_ORDER, samples in mV. */
+export interface EcgRecord {
+  name: string;
+  format: string;
+  samplingRateHz: number;
+  /** Samples per lead. */
+  samples: number;
+  leads: readonly LeadName[];
+  /** One array per lead, in LEAD_ORDER, each `samples` long, in mV. */
+  signalsMv: Float32Array[];
+  startTime?: string;
+  ageYears?: number;
+  sex?: 'M' | 'F';
+  labels?: string[];
+  /** Leads computed from others (e.g. III and the augmented leads of an 8-lead file). */
+  derivedLeads: LeadName[];
+  warnings: RecordWarning[];
+}
+
+export function durationS(record: Pick<EcgRecord, 'samples' | 'samplingRateHz'>): number {
+  return record.samples / record.samplingRateHz;
+}
+
+const ALIASES: Record<string, LeadName> = (() => {
+  const map: Record<string, LeadName> = {};
+  for (const lead of LEAD_ORDER) map[normaliseLabel(lead)] = lead;
+  const extra: Record<string, LeadName> = {
+    di: 'I', dii: 'II', diii: 'III', lead1: 'I', lead2: 'II', lead3: 'III', leadi: 'I', leadii: 'II', leadiii: 'III',
+    mlii: 'II', ml2: 'II', '1': 'I', '2': 'II', '3': 'III',
+    vr: 'aVR', vl: 'aVL', vf: 'aVF', avr: 'aVR', avl: 'aVL', avf: 'aVF', leadavr: 'aVR', leadavl: 'aVL', leadavf: 'aVF',
+    c1: 'V1', c2: 'V2', c3: 'V3', c4: 'V4', c5: 'V5', c6: 'V6',
+  };
+  for (let k = 1; k <= 6; k++) {
+    extra[`lead${'v'}${k}`] = `V${k}` as LeadName;
+    extra[`v${k}lead`] = `V${k}` as LeadName;
+  }
+  return { ...map, ...extra };
+})();
+
+function normaliseLabel(label: string): string {
+  return label
+    .toLowerCase()
+    .replace(/^(ecg|lead|ableitung|derivation|deriv)[\s_:-]*/u, (m) => (m.startsWith('lead') ? 'lead' : ''))
+    .replace(/[\s_\-.:()]/gu, '');
+}
+
+/** Maps a channel label as written in a file (`DI`, `avr`, `V1-lead`, `MDC_ECG_LEAD_V1`, …) to a lead name. */
+export function leadNameOf(label: string): LeadName | undefined {
+  const mdc = /^MDC_ECG_LEAD_(.+)$/iu.exec(label.trim());
+  const key = normaliseLabel(mdc ? mdc[1] : label);
+  return ALIASES[key];
+}
+
+/** Bounds a record must respect; the edge may pass tighter ones. */
+export interface RecordLimits {
+  minSamplingRateHz: number;
+  maxSamplingRateHz: number;
+  minDurationS: number;
+  maxSamplesPerLead: number;
+}
+
+export const DEFAULT_RECORD_LIMITS: RecordLimits = {
+  minSamplingRateHz: 50,
+  maxSamplingRateHz: 20_000,
+  minDurationS: 1,
+  maxSamplesPerLead: 2_000_000,
+};
+
+/** Typical 12-lead amplitudes stay well within ±10 mV; far larger or tiny signals suggest a wrong gain. */
+const PLAUSIBLE_MAX_ABS_MV = 20;
+const PLAUSIBLE_MIN_PEAK_TO_PEAK_MV = 0.05;
+
+/**
+ * Turns a reader's channels into the 12-lead record: maps aliases, derives III, aVR, aVL, aVF from I and II
+ * where missing, refuses records without enough leads, flags non-finite values and implausible amplitudes.
+ */
+export function toEcgRecord(raw: RawRecord, limits: RecordLimits = DEFAULT_RECORD_LIMITS): EcgRecord {
+  const fs = raw.samplingRateHz;
+  if (!Number.isFinite(fs) || fs < limits.minSamplingRateHz || fs > limits.maxSamplingRateHz) {
+    throw new LeadlightError(
+      'sampling_rate_unsupported',
+      `The sampling rate ${Number.isFinite(fs) ? `${fs} Hz` : 'is missing or'} is outside ${limits.minSamplingRateHz}–${limits.maxSamplingRateHz} Hz; give the rate explicitly or export the ECG at a standard rate (e.g. 500 Hz).`,
+    );
+  }
+  const warnings = [...raw.warnings];
+  const byLead = new Map<LeadName, Float32Array | Float64Array>();
+  for (const channel of raw.channels) {
+    const lead = leadNameOf(channel.label);
+    if (!lead) continue;
+    if (byLead.has(lead)) {
+      warnings.push({ code: 'duplicate_lead', message: `Lead ${lead} appears more than once; the first one is used.` });
+      continue;
+    }
+    byLead.set(lead, channel.samplesMv);
+  }
+  const lengths = [...byLead.values()].map((s) => s.length);
+  const samples = lengths.length ? Math.min(...lengths) : 0;
+  if (lengths.some((n) => n !== samples)) {
+    warnings.push({ code: 'unequal_lead_lengths', message: `Leads have different lengths; all are cut to ${samples} samples.` });
+  }
+
+  const derivedLeads: LeadName[] = [];
+  const I = byLead.get('I');
+  const II = byLead.get('II');
+  const derive = (lead: LeadName, f: (i: number, ii: number) => number) => {
+    if (byLead.has(lead) || !I || !II) return;
+    const out = new Float32Array(samples);
+    for (let n = 0; n < samples; n++) out[n] = f(I[n], II[n]);
+    byLead.set(lead, out);
+    derivedLeads.push(lead);
+  };
+  derive('III', (i, ii) => ii - i);
+  derive('aVR', (i, ii) => -(i + ii) / 2);
+  derive('aVL', (i, ii) => i - ii / 2);
+  derive('aVF', (i, ii) => ii - i / 2);
+
+  const missing = LEAD_ORDER.filter((lead) => !byLead.has(lead));
+  if (missing.length) {
+    const found = raw.channels.map((c) => c.label).join(', ') || 'none';
+    throw new LeadlightError(
+      'lead_missing',
+      `The record lacks lead${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (channels found: ${found}). Leadlight needs a 12-lead ECG, or at least I, II and V1–V6.`,
+      { missing },
+    );
+  }
+  if (samples / fs < limits.minDurationS) {
+    throw new LeadlightError('record_too_short', `The record lasts ${(samples / fs).toFixed(3)} s; at least ${limits.minDurationS} s is needed.`);
+  }
+  if (samples > limits.maxSamplesPerLead) {
+    throw new LeadlightError(
+      'record_too_long',
+      `The record has ${samples} samples per lead; at most ${limits.maxSamplesPerLead} are accepted. Upload a shorter excerpt.`,
+    );
+  }
+
+  const signalsMv: Float32Array[] = [];
+  for (const lead of LEAD_ORDER) {
+    const source = byLead.get(lead)!;
+    const out = source instanceof Float32Array && source.length === samples ? source : Float32Array.from(source.subarray(0, samples));
+    let maxAbs = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    for (let n = 0; n < samples; n++) {
+      const v = out[n];
+      if (!Number.isFinite(v)) {
+        throw new LeadlightError(
+          'signal_invalid',
+          `Lead ${lead} has a value that is not a finite number at sample ${n}; check the export or the file's integrity.`,
+        );
+      }
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    maxAbs = Math.max(Math.abs(min), Math.abs(max));
+    if (maxAbs > PLAUSIBLE_MAX_ABS_MV) {
+      warnings.push({
+        code: 'amplitude_implausible',
+        message: `Lead ${lead} reaches ${maxAbs.toFixed(1)} mV, far above a normal ECG; the file's gain or units may be wrong.`,
+      });
+    } else if (samples > 0 && max - min < PLAUSIBLE_MIN_PEAK_TO_PEAK_MV && !derivedLeads.includes(lead)) {
+      warnings.push({
+        code: 'amplitude_flat',
+        message: `Lead ${lead} is almost flat (${(max - min).toFixed(3)} mV peak to peak); it may be disconnected or its gain wrong.`,
+      });
+    }
+    signalsMv.push(out);
+  }
+  if (derivedLeads.length) {
+    warnings.push({ code: 'leads_derived', message: `Leads ${derivedLeads.join(', ')} were computed from I and II.` });
+  }
+  const record: EcgRecord = {
+    name: raw.name,
+    format: raw.format,
+    samplingRateHz: fs,
+    samples,
+    leads: LEAD_ORDER,
+    signalsMv,
+    derivedLeads,
+    warnings,
+  };
+  if (raw.startTime) record.startTime = raw.startTime;
+  if (raw.ageYears !== undefined) record.ageYears = raw.ageYears;
+  if (raw.sex) record.sex = raw.sex;
+  if (raw.labels?.length) record.labels = raw.labels;
+  return record;
+}

@@ -1,0 +1,175 @@
+/**
+ * The one onnxruntime adapter: nothing else in Leadlight imports onnxruntime. It serves three hosts with one code
+ * path — onnxruntime-web (WASM) in workerd, in Node and in the browser — plus onnxruntime-node (`native`).
+ *
+ * workerd forbids compiling WebAssembly from bytes (and eval), so the Worker imports ORT's `.wasm` as a compiled
+ * module (wrangler `CompiledWasm` rule) and hands it over as `wasmBinary`. onnxruntime-web only accepts bytes, which
+ * its Emscripten loader passes to `WebAssembly.instantiate`; while ORT initialises we route that one call (recognised
+ * by a marker buffer) to the precompiled module. Node and browsers may pass the bytes themselves.
+ *
+ * Sessions are cached as memoised promises (one per model graph) and runs on a session are queued.
+ */
+import type * as OrtWebModule from 'onnxruntime-web/wasm';
+import type { GraphKind, InstalledModel } from '../core/model/manifest.ts';
+import type { GraphSession, ModelRuntime, TensorF32 } from '../core/model/runtime.ts';
+import { LeadlightError } from '../core/errors.ts';
+
+export interface OrtRuntimeOptions {
+  backend: 'wasm' | 'native';
+  /** wasm: ORT's `ort-wasm-simd-threaded.wasm` as a compiled module (workerd) or as bytes (Node, browser). */
+  wasmBinary?: WebAssembly.Module | ArrayBuffer | Uint8Array;
+  /** Intra-op threads: wasm uses 1 (workerd has no threads); native defaults to all cores. */
+  numThreads?: number;
+  /** Reads a file of an installed model; `path` is `<modelId>/<file>` relative to the models build folder. */
+  loadFile: (path: string) => Promise<Uint8Array>;
+  /** native only: the models build folder on disk, so onnxruntime-node maps graphs and weights itself. */
+  modelsDir?: string;
+}
+
+type Ort = typeof OrtWebModule;
+type OrtSession = OrtWebModule.InferenceSession;
+
+let webInit: Promise<Ort> | undefined;
+
+/** Loads and initialises onnxruntime-web once per isolate/process. */
+function loadOrtWeb(wasmBinary: OrtRuntimeOptions['wasmBinary']): Promise<Ort> {
+  webInit ??= (async () => {
+    const ort = (await import('onnxruntime-web/wasm')) as unknown as Ort;
+    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.proxy = false;
+    ort.env.logLevel = 'error';
+    if (!wasmBinary) throw new Error('onnxruntime-web needs its .wasm binary (wasmBinary)');
+    if (wasmBinary instanceof WebAssembly.Module) {
+      const compiled = wasmBinary;
+      const marker = new ArrayBuffer(8);
+      const instantiate = WebAssembly.instantiate;
+      // Route ORT's instantiate-from-bytes (of our marker) to the precompiled module; restored right after init.
+      (WebAssembly as { instantiate: unknown }).instantiate = async (source: unknown, imports?: WebAssembly.Imports) => {
+        if (ArrayBuffer.isView(source) && source.buffer === marker) {
+          const instance = await instantiate(compiled, imports);
+          return { instance, module: compiled };
+        }
+        return instantiate(source as BufferSource, imports);
+      };
+      ort.env.wasm.wasmBinary = marker;
+      try {
+        // Creating a tiny session forces the backend to initialise while the routing is in place.
+        await initialiseBackend(ort);
+      } finally {
+        (WebAssembly as { instantiate: unknown }).instantiate = instantiate;
+      }
+    } else {
+      ort.env.wasm.wasmBinary = wasmBinary instanceof Uint8Array ? wasmBinary : new Uint8Array(wasmBinary);
+      await initialiseBackend(ort);
+    }
+    return ort;
+  })();
+  return webInit;
+}
+
+/** The smallest valid ONNX model (Identity on a float tensor), used to initialise the WASM backend. */
+const IDENTITY_MODEL = Uint8Array.from(
+  atob('CAg6QgoQCgF4EgF5IghJZGVudGl0eRIIaWRlbnRpdHlaEQoBeBIMCgoIARIGCgQKAggBYhEKAXkSDAoKCAESBgoECgIIAUICEBE='),
+  (c) => c.charCodeAt(0),
+);
+
+async function initialiseBackend(ort: Ort): Promise<void> {
+  const session = await ort.InferenceSession.create(IDENTITY_MODEL, { executionProviders: ['wasm'] });
+  await session.release();
+}
+
+/** Creates the runtime the core uses. */
+export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
+  const sessions = new Map<string, Promise<QueuedSession>>();
+
+  async function createSession(model: InstalledModel, graph: GraphKind): Promise<QueuedSession> {
+    const file = model.graphs[graph];
+    if (model.status !== 'available' || !file) {
+      throw new LeadlightError('model_unavailable', model.reason ?? `Model ${model.id} has no ${graph} graph installed; run npm install.`);
+    }
+    if (options.backend === 'native') {
+      const ortNode = await loadOrtNode();
+      if (!options.modelsDir) throw new Error('native runtime needs modelsDir');
+      const session = await ortNode.InferenceSession.create(`${options.modelsDir}/${model.id}/${file}`, {
+        executionProviders: ['cpu'],
+        intraOpNumThreads: options.numThreads ?? 0,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+      });
+      return new QueuedSession(session as unknown as OrtSession, ortNode as unknown as Ort);
+    }
+    const ort = await loadOrtWeb(options.wasmBinary);
+    const [graphBytes, weights] = await Promise.all([
+      options.loadFile(`${model.id}/${file}`),
+      model.weightsFile ? options.loadFile(`${model.id}/${model.weightsFile}`) : Promise.resolve(undefined),
+    ]);
+    const session = await ort.InferenceSession.create(graphBytes, {
+      executionProviders: ['wasm'],
+      graphOptimizationLevel: 'all',
+      enableCpuMemArena: false,
+      enableMemPattern: false,
+      ...(weights && model.weightsFile ? { externalData: [{ path: model.weightsFile, data: weights }] } : {}),
+    });
+    return new QueuedSession(session, ort);
+  }
+
+  return {
+    backend: options.backend,
+    session(model, graph) {
+      const key = `${model.id}/${graph}`;
+      let cached = sessions.get(key);
+      if (!cached) {
+        cached = createSession(model, graph);
+        cached.catch(() => sessions.delete(key));
+        sessions.set(key, cached);
+      }
+      return cached;
+    },
+    async release(modelId) {
+      for (const [key, pending] of [...sessions]) {
+        if (modelId && !key.startsWith(`${modelId}/`)) continue;
+        sessions.delete(key);
+        await pending.then((s) => s.release()).catch(() => undefined);
+      }
+    },
+  };
+}
+
+let nodeInit: Promise<unknown> | undefined;
+function loadOrtNode(): Promise<typeof import('onnxruntime-node')> {
+  // A computed specifier keeps bundlers (the Worker, the site) from pulling the native addon in.
+  const specifier = ['onnxruntime', 'node'].join('-');
+  nodeInit ??= import(/* @vite-ignore */ specifier);
+  return nodeInit as Promise<typeof import('onnxruntime-node')>;
+}
+
+/** One ORT session whose runs are queued, returning plain Float32Array tensors. */
+class QueuedSession implements GraphSession {
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly session: OrtSession;
+  private readonly ort: Ort;
+  constructor(session: OrtSession, ort: Ort) {
+    this.session = session;
+    this.ort = ort;
+  }
+
+  run(feeds: Record<string, TensorF32>, outputs?: string[]): Promise<Record<string, TensorF32>> {
+    const next = this.queue.then(async () => {
+      const ortFeeds: Record<string, OrtWebModule.Tensor> = {};
+      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new this.ort.Tensor('float32', t.data, t.dims);
+      const results = outputs ? await this.session.run(ortFeeds, outputs) : await this.session.run(ortFeeds);
+      const out: Record<string, TensorF32> = {};
+      for (const [name, tensor] of Object.entries(results)) {
+        out[name] = { data: tensor.data as Float32Array, dims: [...tensor.dims] };
+        tensor.dispose?.();
+      }
+      return out;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  release(): Promise<void> {
+    return this.queue.then(() => this.session.release());
+  }
+}
