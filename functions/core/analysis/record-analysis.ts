@@ -1,0 +1,152 @@
+/**
+ * The per-record analyses of the result JSON (`analysis`), after Bender et al. 2023 and beyond:
+ * (a)/(b) mean relevance and lead relevance on the model input (zero padding included, as the paper);
+ * (c) beats — R-peaks fused over all 12 leads of the recording, heart rate, and the average beat of signal and
+ *     relevance per lead on the model-input time base (the paper's centre window, and R-aligned);
+ * waves — P/QRS/T boundaries per beat, relevance summed per wave and lead, and the comparison with the textbook
+ *     criteria of the attributed class (clinical-criteria.md).
+ */
+import type { ModelInput } from '../model/preprocess.ts';
+import type { EcgRecord, LeadName } from '../record.ts';
+import { LEAD_ORDER } from '../record.ts';
+import { findRPeaksMultiLead } from '../signal/rpeaks.ts';
+import { delineateWaves, type WaveBoundaries } from '../signal/waves.ts';
+import { averageBeats, heartRateBpm, type AverageBeats, type BeatAlignment } from './beats.ts';
+import { compareWithCriteria, type WaveRelevance } from './criteria.ts';
+import { summariseRelevance } from './relevance.ts';
+
+/** Rounds for the JSON: 5 significant digits keep plots exact to the eye and the result small. */
+function round(values: ArrayLike<number>, digits = 5): number[] {
+  return Array.from(values, (v) => (v === 0 ? 0 : Number(v.toPrecision(digits))));
+}
+
+/** One column (lead) of a row-major [samples, leads] array, for the first `count` samples. */
+function column(data: Float32Array, lead: number, leads: number, count: number): Float32Array {
+  const out = new Float32Array(count);
+  for (let n = 0; n < count; n++) out[n] = data[n * leads + lead];
+  return out;
+}
+
+function averageBeatJson(beats: AverageBeats, alignment: BeatAlignment) {
+  return {
+    timeS: round(beats.timeS, 6),
+    signalMv: Object.fromEntries(LEAD_ORDER.map((lead, k) => [lead, round(beats.signalMv[k])])),
+    relevance: Object.fromEntries(LEAD_ORDER.map((lead, k) => [lead, round(beats.relevance[k])])),
+    beats: beats.beats,
+    alignment,
+    rIndex: beats.rIndex,
+    windowS: beats.window,
+  };
+}
+
+/** Sum of `values[from..to]` (inclusive, clipped to the array). */
+function sumRange(values: ArrayLike<number>, from: number, to: number): number {
+  let s = 0;
+  for (let i = Math.max(0, from); i <= Math.min(values.length - 1, to); i++) s += values[i];
+  return s;
+}
+
+/** Net area of `values[from..to]` above the level at `baselineAt` (the polarity of a deflection). */
+function netArea(values: ArrayLike<number>, from: number, to: number, baselineAt: number): number {
+  const base = values[Math.max(0, Math.min(values.length - 1, baselineAt))];
+  let s = 0;
+  for (let i = Math.max(0, from); i <= Math.min(values.length - 1, to); i++) s += values[i] - base;
+  return s;
+}
+
+/**
+ * Relevance per wave and lead for each beat, on the model-input time base. Boundaries come from the recording's
+ * rate and are mapped by time; beats outside the input window are left out.
+ */
+function waveRelevance(waves: WaveBoundaries[], fsRecord: number, input: ModelInput, signals: Float32Array[], relevance: Float32Array[]): WaveRelevance[] {
+  const toInput = (sample: number | null) => (sample === null ? null : Math.round((sample / fsRecord) * input.samplingRateHz));
+  const out: WaveRelevance[] = [];
+  waves.forEach((w, beat) => {
+    const [pOn, pOff, qOn, qOff, tOn, tOff] = [w.pOnset, w.pOffset, w.qrsOnset, w.qrsOffset, w.tOnset, w.tOffset].map(toInput);
+    if (qOn === null || qOff === null || qOff >= input.signalSamples) return;
+    LEAD_ORDER.forEach((lead, k) => {
+      const r = relevance[k];
+      const x = signals[k];
+      const pPresent = pOn !== null && pOff !== null;
+      const hasT = tOn !== null && tOff !== null && tOff < input.signalSamples;
+      const qrsArea = netArea(x, qOn, qOff, qOn);
+      const tArea = hasT ? netArea(x, tOn as number, tOff as number, qOn) : 0;
+      out.push({
+        lead,
+        beat,
+        pPresent,
+        pRelevance: pPresent ? sumRange(r, pOn as number, pOff as number) : null,
+        qrsRelevance: sumRange(r, qOn, qOff),
+        tRelevance: hasT ? sumRange(r, tOn as number, tOff as number) : null,
+        tConcordant: hasT && qrsArea !== 0 && tArea !== 0 ? Math.sign(qrsArea) === Math.sign(tArea) : null,
+      });
+    });
+  });
+  return out;
+}
+
+/** Sums of wave relevance per lead over all beats. */
+function waveTotals(rows: WaveRelevance[]) {
+  const totals = Object.fromEntries(LEAD_ORDER.map((lead) => [lead, { p: 0, qrs: 0, t: 0 }])) as Record<LeadName, { p: number; qrs: number; t: number }>;
+  for (const row of rows) {
+    const t = totals[row.lead];
+    t.p += row.pRelevance ?? 0;
+    t.qrs += row.qrsRelevance ?? 0;
+    t.t += row.tRelevance ?? 0;
+  }
+  for (const lead of LEAD_ORDER) {
+    const t = totals[lead];
+    totals[lead] = { p: Number(t.p.toPrecision(6)), qrs: Number(t.qrs.toPrecision(6)), t: Number(t.t.toPrecision(6)) };
+  }
+  return totals;
+}
+
+/** All per-record analyses; `className` is the attributed class. */
+export function analyseRecord(record: EcgRecord, input: ModelInput, relevance: Float32Array, className: string) {
+  const { meanRelevance, leadRelevance } = summariseRelevance(relevance, input.samples);
+  const fs = record.samplingRateHz;
+  const rPeaks = findRPeaksMultiLead(record.signalsMv, fs);
+  const leads = LEAD_ORDER.length;
+
+  // The input window's signal part, per lead, and its relevance (the average beat lives on this time base).
+  const count = input.signalSamples;
+  const inputSignals = LEAD_ORDER.map((_, k) => column(input.data, k, leads, count));
+  const inputRelevance = LEAD_ORDER.map((_, k) => column(relevance, k, leads, count));
+  const peaksInInput = Int32Array.from(
+    Array.from(rPeaks, (p) => Math.round((p / fs) * input.samplingRateHz)).filter((p) => p >= 0 && p < count),
+  );
+  const tryAverage = (alignment: BeatAlignment) => {
+    if (peaksInInput.length < 2) return null;
+    return averageBeatJson(averageBeats({ signals: inputSignals, relevance: inputRelevance, fsHz: input.samplingRateHz, rPeaks: peaksInInput, alignment }), alignment);
+  };
+
+  const waves = rPeaks.length >= 2 ? delineateWaves(record.signalsMv, fs, rPeaks) : [];
+  const rows = waveRelevance(waves, fs, input, inputSignals, inputRelevance);
+  const criteria = compareWithCriteria({ className, waves: rows, leadRelevance });
+  const toS = (s: number | null) => (s === null ? null : Number((s / fs).toFixed(4)));
+
+  return {
+    meanRelevance,
+    leadRelevance,
+    beats: {
+      rPeaksS: Array.from(rPeaks, (p) => Number((p / fs).toFixed(4))),
+      heartRateBpm: heartRateBpm(rPeaks, fs, record.samples),
+      averageBeat: tryAverage('paper-centre'),
+      averageBeatRAligned: tryAverage('r-peak'),
+    },
+    waves: {
+      beats: waves.map((w) => ({
+        rPeakS: toS(w.rPeak),
+        pOnsetS: toS(w.pOnset),
+        pOffsetS: toS(w.pOffset),
+        qrsOnsetS: toS(w.qrsOnset),
+        qrsOffsetS: toS(w.qrsOffset),
+        tOnsetS: toS(w.tOnset),
+        tOffsetS: toS(w.tOffset),
+      })),
+      relevanceByLead: waveTotals(rows),
+      beatsInWindow: new Set(rows.map((r) => r.beat)).size,
+    },
+    criteria,
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * The one pipeline every surface runs (CLI, Worker, cohort): read → preprocess → classify → attribute → analyse →
+ * result JSON (../shared/docs/contract.md, "Result JSON"). Platform code supplies the files, the installed models
+ * and a ModelRuntime; nothing here touches a platform API.
+ */
+import { LeadlightError } from './errors.ts';
+import { analyseRecord } from './analysis/record-analysis.ts';
+import { type Method, attribute, graphOf, parseMethod } from './attribution/attribute.ts';
+import type { InstalledModel } from './model/manifest.ts';
+import { prepareModelInput } from './model/preprocess.ts';
+import type { ModelRuntime } from './model/runtime.ts';
+import { type EcgRecord, type InputFile, durationS } from './record.ts';
+import { type ReadEcgOptions, readEcg } from './readers/registry.ts';
+import { type Result, RESULT_SCHEMA_VERSION, checkResult, encodeFloat32 } from './result.ts';
+
+/** Models in the order the default is chosen: the paper's model when installed, else the small real one. */
+export const DEFAULT_MODEL_ORDER = ['ribeiro2020', 'cinc2020-ai-strollers'];
+
+export interface AnalyzeRequest {
+  model?: string;
+  method?: string;
+  class?: string;
+  /** IG: exact N-step left Riemann sum (the paper's rule); without it, the model's default mode. */
+  steps?: number;
+  label?: string;
+  cohort?: string;
+}
+
+export type Stage = 'reading' | 'classifying' | 'attributing' | 'analysing' | 'done';
+export interface Progress {
+  stage: Stage;
+  done?: number;
+  total?: number;
+}
+
+export interface AnalyzeDeps {
+  runtime: ModelRuntime;
+  models: InstalledModel[];
+  readOptions?: ReadEcgOptions;
+  /** Interpolation points per run; the Worker keeps this small to stay within its memory. */
+  batchSize?: number;
+  onProgress?: (p: Progress) => void;
+  /** Extra warnings about the model (e.g. weights that are not the published file). */
+  modelWarnings?: { code: string; message: string }[];
+  now?: () => number;
+}
+
+/** Picks the model a request names, or the default; refuses unknown and unavailable models clearly. */
+export function selectModel(models: InstalledModel[], id: string | undefined): InstalledModel {
+  if (id) {
+    const model = models.find((m) => m.id === id);
+    if (!model) throw new LeadlightError('model_unknown', `There is no model "${id}"; use one of ${models.map((m) => m.id).join(', ')}.`);
+    if (model.status !== 'available') throw new LeadlightError('model_unavailable', model.reason ?? `Model ${id} is not installed.`);
+    return model;
+  }
+  for (const preferred of DEFAULT_MODEL_ORDER) {
+    const model = models.find((m) => m.id === preferred && m.status === 'available');
+    if (model) return model;
+  }
+  const model = models.find((m) => m.status === 'available');
+  if (!model) throw new LeadlightError('model_unavailable', 'No model is installed; run npm install (see the README for the model weights).');
+  return model;
+}
+
+/** Validates the options of a request before any work is done. */
+export function checkRequest(request: AnalyzeRequest, model: InstalledModel): { method: Method; classIndex: number | null } {
+  const method = parseMethod(request.method);
+  let classIndex: number | null = null;
+  if (request.class !== undefined && request.class !== '') {
+    classIndex = model.classes.indexOf(request.class);
+    if (classIndex < 0) {
+      throw new LeadlightError('class_unknown', `Model ${model.id} has no class "${request.class}"; use one of ${model.classes.join(', ')}.`);
+    }
+  }
+  if (request.steps !== undefined) {
+    if (method !== 'ig') throw new LeadlightError('option_invalid', `--steps applies to ig only, not to ${method}.`);
+    if (!Number.isInteger(request.steps) || request.steps < 1 || request.steps > 1024) {
+      throw new LeadlightError('steps_invalid', `steps must be a whole number from 1 to 1024; got ${request.steps}.`);
+    }
+  }
+  return { method, classIndex };
+}
+
+function sigmoid(z: number): number {
+  return 1 / (1 + Math.exp(-z));
+}
+
+/** Reads an upload and analyses it: the result JSON of the contract, validated against the one schema. */
+export async function analyzeEcg(files: InputFile[], request: AnalyzeRequest, deps: AnalyzeDeps): Promise<Result> {
+  const now = deps.now ?? (() => Date.now());
+  const t0 = now();
+  const model = selectModel(deps.models, request.model);
+  const { method, classIndex: requestedClass } = checkRequest(request, model);
+
+  deps.onProgress?.({ stage: 'reading' });
+  const record = await readEcg(files, deps.readOptions);
+  const tRead = now();
+  return analyzeRecord(record, { model, method, requestedClass, request, deps, t0, tRead });
+}
+
+interface RecordJob {
+  model: InstalledModel;
+  method: Method;
+  requestedClass: number | null;
+  request: AnalyzeRequest;
+  deps: AnalyzeDeps;
+  t0: number;
+  tRead: number;
+}
+
+async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result> {
+  const { model, method, request, deps } = job;
+  const now = deps.now ?? (() => Date.now());
+  const input = prepareModelInput(record, model);
+  const leads = model.input.leads.length;
+  const numClasses = model.classes.length;
+  const tPrep = now();
+
+  deps.onProgress?.({ stage: 'classifying' });
+  const session = await deps.runtime.session(model, graphOf(method));
+  const forward = await session.run(
+    {
+      x: { data: input.data, dims: [1, input.samples, leads] },
+      seed: { data: new Float32Array(numClasses), dims: [1, numClasses] },
+    },
+    ['logits'],
+  );
+  const logits = Array.from(forward.logits.data);
+  const probabilities = logits.map(sigmoid);
+  const classIndex = job.requestedClass ?? probabilities.indexOf(Math.max(...probabilities));
+  const tClassify = now();
+
+  const rule = method === 'ig' && request.steps === undefined ? 'midpoint' : 'left';
+  const steps = method === 'ig' ? (request.steps ?? model.defaultIgSteps) : undefined;
+  deps.onProgress?.({ stage: 'attributing', done: 0, total: steps ?? 1 });
+  const attribution = await attribute(session, {
+    method,
+    classIndex,
+    numClasses,
+    input: input.data,
+    samples: input.samples,
+    leads,
+    steps,
+    rule,
+    batchSize: deps.batchSize,
+    logitAtInput: logits[classIndex],
+    onProgress: (done, total) => deps.onProgress?.({ stage: 'attributing', done, total }),
+  });
+  const tAttribute = now();
+
+  deps.onProgress?.({ stage: 'analysing' });
+  const analysis = analyseRecord(record, input, attribution.relevance, model.classes[classIndex]);
+  const tAnalyse = now();
+
+  const byClass = (values: number[]) => Object.fromEntries(model.classes.map((c, i) => [c, values[i]]));
+  const result = {
+    schema: RESULT_SCHEMA_VERSION,
+    record: {
+      name: record.name,
+      format: record.format,
+      samplingRateHz: record.samplingRateHz,
+      durationS: durationS(record),
+      samples: record.samples,
+      leads: [...record.leads],
+      derivedLeads: record.derivedLeads,
+      warnings: [...record.warnings],
+      ...(record.ageYears !== undefined ? { ageYears: record.ageYears } : {}),
+      ...(record.sex ? { sex: record.sex } : {}),
+      ...(record.labels ? { labels: record.labels } : {}),
+      ...(record.startTime ? { startTime: record.startTime } : {}),
+    },
+    model: {
+      id: model.id,
+      title: model.title,
+      classes: model.classes,
+      thresholds: model.thresholds,
+      weights: model.converted ? { sha256: model.converted.sha256, published: model.converted.published } : null,
+      warnings: deps.modelWarnings ?? [],
+    },
+    input: {
+      samplingRateHz: input.samplingRateHz,
+      samples: input.samples,
+      startS: input.startS,
+      signalSamples: input.signalSamples,
+      paddedSamples: input.samples - input.signalSamples,
+      resampling: input.resampling,
+      window: model.input.window,
+    },
+    prediction: {
+      probabilities: byClass(probabilities),
+      logits: byClass(logits),
+      positive: model.classes.filter((_, i) => probabilities[i] >= model.thresholds[i]),
+    },
+    attribution: {
+      method,
+      class: model.classes[classIndex],
+      target: 'logit' as const,
+      baseline: attribution.baseline,
+      steps: attribution.steps,
+      rule: attribution.rule,
+      relevance: encodeFloat32(attribution.relevance, [input.samples, leads]),
+      completeness: attribution.completeness,
+    },
+    analysis,
+    ...(request.label !== undefined ? { label: request.label } : {}),
+    ...(request.cohort !== undefined ? { cohort: request.cohort } : {}),
+    timingsMs: {
+      read: job.tRead - job.t0,
+      preprocess: tPrep - job.tRead,
+      classify: tClassify - tPrep,
+      attribute: tAttribute - tClassify,
+      analyse: tAnalyse - tAttribute,
+      total: tAnalyse - job.t0,
+    },
+  };
+  deps.onProgress?.({ stage: 'done' });
+  return checkResult(result);
+}
