@@ -30,6 +30,20 @@ type Ort = typeof OrtWebModule;
 type OrtSession = OrtWebModule.InferenceSession;
 
 let webInit: Promise<Ort> | undefined;
+let wasmMemory: WebAssembly.Memory | undefined;
+
+/** Bytes of onnxruntime-web's WebAssembly linear memory (weights, activations, arena): the isolate's main cost. */
+export function wasmMemoryBytes(): number {
+  return wasmMemory?.buffer.byteLength ?? 0;
+}
+
+function findMemory(imports: WebAssembly.Imports | undefined, instance: WebAssembly.Instance): WebAssembly.Memory | undefined {
+  for (const value of Object.values(instance.exports)) if (value instanceof WebAssembly.Memory) return value;
+  for (const module of Object.values(imports ?? {})) {
+    for (const value of Object.values(module as Record<string, unknown>)) if (value instanceof WebAssembly.Memory) return value;
+  }
+  return undefined;
+}
 
 /** Loads and initialises onnxruntime-web once per isolate/process. */
 function loadOrtWeb(wasmBinary: OrtRuntimeOptions['wasmBinary']): Promise<Ort> {
@@ -39,28 +53,27 @@ function loadOrtWeb(wasmBinary: OrtRuntimeOptions['wasmBinary']): Promise<Ort> {
     ort.env.wasm.proxy = false;
     ort.env.logLevel = 'error';
     if (!wasmBinary) throw new Error('onnxruntime-web needs its .wasm binary (wasmBinary)');
-    if (wasmBinary instanceof WebAssembly.Module) {
-      const compiled = wasmBinary;
-      const marker = new ArrayBuffer(8);
-      const instantiate = WebAssembly.instantiate;
-      // Route ORT's instantiate-from-bytes (of our marker) to the precompiled module; restored right after init.
-      (WebAssembly as { instantiate: unknown }).instantiate = async (source: unknown, imports?: WebAssembly.Imports) => {
-        if (ArrayBuffer.isView(source) && source.buffer === marker) {
-          const instance = await instantiate(compiled, imports);
-          return { instance, module: compiled };
-        }
-        return instantiate(source as BufferSource, imports);
-      };
-      ort.env.wasm.wasmBinary = marker;
-      try {
-        // Creating a tiny session forces the backend to initialise while the routing is in place.
-        await initialiseBackend(ort);
-      } finally {
-        (WebAssembly as { instantiate: unknown }).instantiate = instantiate;
+    const compiled = wasmBinary instanceof WebAssembly.Module ? wasmBinary : undefined;
+    const marker = new ArrayBuffer(8);
+    const instantiate = WebAssembly.instantiate;
+    // While ORT initialises, route its instantiate-from-bytes of our marker to the precompiled module (workerd
+    // cannot compile bytes), and note the linear memory of the instance for measurements. Restored right after.
+    (WebAssembly as { instantiate: unknown }).instantiate = async (source: unknown, imports?: WebAssembly.Imports) => {
+      if (compiled && ArrayBuffer.isView(source) && source.buffer === marker) {
+        const instance = await instantiate(compiled, imports);
+        wasmMemory = findMemory(imports, instance);
+        return { instance, module: compiled };
       }
-    } else {
-      ort.env.wasm.wasmBinary = wasmBinary instanceof Uint8Array ? wasmBinary : new Uint8Array(wasmBinary);
+      const result = (await instantiate(source as BufferSource, imports)) as unknown as WebAssembly.WebAssemblyInstantiatedSource;
+      if (result.instance) wasmMemory = findMemory(imports, result.instance);
+      return result;
+    };
+    ort.env.wasm.wasmBinary = compiled ? marker : wasmBinary instanceof Uint8Array ? wasmBinary : new Uint8Array(wasmBinary as ArrayBuffer);
+    try {
+      // Creating a tiny session forces the backend to initialise while the routing is in place.
       await initialiseBackend(ort);
+    } finally {
+      (WebAssembly as { instantiate: unknown }).instantiate = instantiate;
     }
     return ort;
   })();

@@ -1,0 +1,245 @@
+/**
+ * `leadlight bench`: speed and memory of the engine per model and runtime, on one input — forward pass, one
+ * gradient, their ratio, 64-step integrated gradients, time to the first map (gradient × input through the whole
+ * pipeline), peak memory and completeness. Each model × runtime runs in its own process so peak memory is its own.
+ * Runtimes: `wasm` (onnxruntime-web in Node, 1 thread), `native` (onnxruntime-node, all cores), `workerd`
+ * (onnxruntime-web inside the Worker runtime, via functions/cli/bench-workerd.ts).
+ * `--ig-accuracy` instead measures how far N-step IG (left and midpoint rules) lies from a 512-step reference.
+ * Benchmarks print numbers; they are not tests.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { attribute, type IgRule } from '../core/attribution/attribute.ts';
+import { LeadlightError } from '../core/errors.ts';
+import type { InstalledModel } from '../core/model/manifest.ts';
+import { prepareModelInput } from '../core/model/preprocess.ts';
+import { analyzeEcg } from '../core/pipeline.ts';
+import { readEcg } from '../core/readers/registry.ts';
+import { wasmMemoryBytes } from '../platform/ort.ts';
+import { createNodeRuntime, loadInstalledModels, repoRoot } from '../platform/node.ts';
+import { modelsWithUserWeights } from '../platform/user-weights.ts';
+import { gatherRecordFiles, parseIntegerOption, parseOptions } from './args.ts';
+
+const DEFAULT_RECORD = resolve(repoRoot, '../shared/data/ecg/cpsc2018_physionet2020_python-classifier-2020/input_directory/A0003.hea');
+
+export interface BenchRow {
+  model: string;
+  runtime: string;
+  threads: number;
+  sessionMs: number;
+  forwardMs: number;
+  gradientMs: number;
+  gradientToForward: number;
+  ig64Ms: number;
+  igBatch: number;
+  firstMapMs: number;
+  firstMapColdMs?: number;
+  peakRssBytes: number;
+  wasmMemoryBytes: number;
+  completenessRelativeError: number;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function timeRuns(run: () => Promise<unknown>, repeats: number): Promise<number> {
+  await run();
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t = performance.now();
+    await run();
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+/** Splits `--weights ID=FILE` / `--weights FILE`. */
+function weightsSpec(value: string | undefined, model: string | undefined): { id?: string; file?: string } {
+  if (!value) return {};
+  const eq = value.indexOf('=');
+  if (eq > 0 && !existsSync(value)) return { id: value.slice(0, eq), file: value.slice(eq + 1) };
+  return { id: model ?? 'ribeiro2020', file: value };
+}
+
+/** Measures one model in one runtime in this process. */
+async function benchOne(modelId: string, backend: 'wasm' | 'native', recordPath: string, weights: { id?: string; file?: string }, threads: number): Promise<BenchRow> {
+  const installed = loadInstalledModels();
+  const { models, buildDir } = await modelsWithUserWeights(installed, weights.id === modelId ? modelId : undefined, weights.id === modelId ? weights.file : undefined);
+  const model = models.find((m) => m.id === modelId);
+  if (!model || model.status !== 'available') throw new LeadlightError('model_unavailable', model?.reason ?? `Model ${modelId} is not installed.`);
+  const files = gatherRecordFiles([recordPath]);
+
+  const tCold = performance.now();
+  const coldRuntime = createNodeRuntime(backend, buildDir, threads);
+  await analyzeEcg(files, { model: modelId, method: 'gradient-x-input' }, { runtime: coldRuntime, models });
+  const firstMapColdMs = performance.now() - tCold;
+  await coldRuntime.release();
+
+  const runtime = createNodeRuntime(backend, buildDir, threads);
+  const t0 = performance.now();
+  const [classifier, gradient] = await Promise.all([runtime.session(model, 'classifier'), runtime.session(model, 'gradient')]);
+  const sessionMs = performance.now() - t0;
+  const record = await readEcg(files);
+  const input = prepareModelInput(record, model);
+  const leads = model.input.leads.length;
+  const classes = model.classes.length;
+  const x = { data: input.data, dims: [1, input.samples, leads] };
+  const forwardMs = await timeRuns(() => classifier.run({ x }, ['logits']), 3);
+  const seed = new Float32Array(classes);
+  seed[0] = 1;
+  const gradientMs = await timeRuns(() => gradient.run({ x, seed: { data: seed, dims: [1, classes] } }, ['logits', 'grad']), 3);
+  const igBatch = backend === 'native' ? 8 : 4;
+  const tIg = performance.now();
+  const ig = await attribute(gradient, { method: 'ig', classIndex: 0, numClasses: classes, input: input.data, samples: input.samples, leads, steps: 64, rule: 'left', batchSize: igBatch });
+  const ig64Ms = performance.now() - tIg;
+  const firstMapMs = await timeRuns(() => analyzeEcg(files, { model: modelId, method: 'gradient-x-input' }, { runtime, models }), 1);
+  return {
+    model: modelId,
+    runtime: backend,
+    threads,
+    sessionMs,
+    forwardMs,
+    gradientMs,
+    gradientToForward: gradientMs / forwardMs,
+    ig64Ms,
+    igBatch,
+    firstMapMs,
+    firstMapColdMs,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    wasmMemoryBytes: wasmMemoryBytes(),
+    completenessRelativeError: ig.completeness.relativeError,
+  };
+}
+
+/** IG accuracy study: relative L2 distance of N-step left/midpoint IG to a 512-step midpoint reference. */
+async function benchIgAccuracy(modelId: string, records: string[], weights: { id?: string; file?: string }, backend: 'wasm' | 'native', json: boolean): Promise<void> {
+  const { models, buildDir } = await modelsWithUserWeights(loadInstalledModels(), weights.id === modelId ? modelId : undefined, weights.id === modelId ? weights.file : undefined);
+  const model = models.find((m) => m.id === modelId && m.status === 'available');
+  if (!model) throw new LeadlightError('model_unavailable', `Model ${modelId} is not installed.`);
+  const runtime = createNodeRuntime(backend, buildDir);
+  const session = await runtime.session(model, 'gradient');
+  const rows: { record: string; classIndex: number; rule: IgRule; steps: number; relL2: number; completeness: number }[] = [];
+  for (const path of records) {
+    const record = await readEcg(gatherRecordFiles([path]));
+    const input = prepareModelInput(record, model);
+    const leads = model.input.leads.length;
+    const classes = model.classes.length;
+    const out = await session.run({ x: { data: input.data, dims: [1, input.samples, leads] }, seed: { data: new Float32Array(classes), dims: [1, classes] } }, ['logits']);
+    const logits = Array.from(out.logits.data);
+    const classIndex = logits.indexOf(Math.max(...logits));
+    const run = (steps: number, rule: IgRule) =>
+      attribute(session, { method: 'ig', classIndex, numClasses: classes, input: input.data, samples: input.samples, leads, steps, rule, batchSize: backend === 'native' ? 16 : 4 });
+    const reference = await run(512, 'midpoint');
+    let den = 0;
+    for (const v of reference.relevance) den += v * v;
+    for (const rule of ['left', 'midpoint'] as const) {
+      for (const steps of [8, 16, 24, 32, 48, 64]) {
+        const r = await run(steps, rule);
+        let num = 0;
+        for (let i = 0; i < r.relevance.length; i++) num += (r.relevance[i] - reference.relevance[i]) ** 2;
+        rows.push({ record: record.name, classIndex, rule, steps, relL2: Math.sqrt(num / den), completeness: r.completeness.relativeError });
+      }
+    }
+    if (!json) process.stderr.write(`ig-accuracy: ${record.name} done\n`);
+  }
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ model: modelId, runtime: backend, reference: 'midpoint, 512 steps', rows })}\n`);
+    return;
+  }
+  const left64 = rows.filter((r) => r.rule === 'left' && r.steps === 64);
+  process.stdout.write(`IG accuracy, model ${modelId}: relative L2 distance to a 512-step reference (median over ${records.length} records; worst)\n`);
+  for (const rule of ['left', 'midpoint'] as const) {
+    for (const steps of [8, 16, 24, 32, 48, 64]) {
+      const sel = rows.filter((r) => r.rule === rule && r.steps === steps);
+      const worseThanLeft64 = sel.filter((r) => r.relL2 > left64.find((l) => l.record === r.record)!.relL2).length;
+      process.stdout.write(
+        `  ${rule.padEnd(8)} ${String(steps).padStart(3)} steps: median ${median(sel.map((r) => r.relL2)).toExponential(2)}, worst ${Math.max(...sel.map((r) => r.relL2)).toExponential(2)}, completeness error median ${median(sel.map((r) => r.completeness)).toExponential(2)}; less accurate than left-64 on ${worseThanLeft64}/${sel.length}\n`,
+      );
+    }
+  }
+}
+
+function formatRow(r: BenchRow): string {
+  const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
+  return [
+    r.model.padEnd(22),
+    `${r.runtime}${r.threads ? `×${r.threads}` : ''}`.padEnd(10),
+    `fwd ${r.forwardMs.toFixed(0).padStart(5)} ms`,
+    `grad ${r.gradientMs.toFixed(0).padStart(5)} ms`,
+    `ratio ${r.gradientToForward.toFixed(2)}`,
+    `IG-64 ${(r.ig64Ms / 1000).toFixed(2).padStart(6)} s`,
+    `first map ${r.firstMapMs.toFixed(0)} ms (cold ${r.firstMapColdMs?.toFixed(0) ?? '–'} ms)`,
+    `peak RSS ${mb(r.peakRssBytes)}`,
+    `wasm mem ${mb(r.wasmMemoryBytes)}`,
+    `completeness err ${(r.completenessRelativeError * 100).toFixed(1)}%`,
+  ].join('  ');
+}
+
+export async function runBench(args: string[]): Promise<number> {
+  const { values, positionals } = parseOptions(args, {
+    json: { type: 'boolean' },
+    model: { type: 'string' },
+    runtime: { type: 'string' },
+    weights: { type: 'string' },
+    record: { type: 'string' },
+    threads: { type: 'string' },
+    'ig-accuracy': { type: 'boolean' },
+    one: { type: 'boolean' },
+  });
+  const weights = weightsSpec(values.weights, values.model);
+  const record = values.record ?? DEFAULT_RECORD;
+  if (!existsSync(record)) throw new LeadlightError('request_invalid', `The bench record ${record} does not exist; give one with --record FILE.`);
+  const threads = parseIntegerOption(values.threads, 'threads') ?? availableParallelism();
+
+  if (values['ig-accuracy']) {
+    const model = values.model ?? 'cinc2020-ai-strollers';
+    const recs = positionals.length ? positionals : [record];
+    await benchIgAccuracy(model, recs, weights, (values.runtime ?? 'native') as 'wasm' | 'native', Boolean(values.json));
+    return 0;
+  }
+  if (values.one) {
+    const backend = values.runtime as 'wasm' | 'native';
+    const row = await benchOne(values.model as string, backend, record, weights, backend === 'wasm' ? 1 : threads);
+    process.stdout.write(`${JSON.stringify(row)}\n`);
+    return 0;
+  }
+
+  const installed = loadInstalledModels().filter((m: InstalledModel) => m.status === 'available').map((m) => m.id);
+  if (weights.id && !installed.includes(weights.id)) installed.push(weights.id);
+  const modelIds = values.model ? values.model.split(',') : installed;
+  const runtimes = (values.runtime ?? 'wasm,native,workerd').split(',');
+  const rows: BenchRow[] = [];
+  const cli = fileURLToPath(new URL('./leadlight.ts', import.meta.url));
+  const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, Node ${process.versions.node}`;
+  if (!values.json) process.stdout.write(`Leadlight bench on ${machine}; record ${record.split('/').pop()}\n`);
+  for (const id of modelIds) {
+    for (const runtime of runtimes) {
+      let row: BenchRow;
+      if (runtime === 'workerd') {
+        const { benchWorkerd } = await import('./bench-workerd.ts');
+        row = await benchWorkerd(id, record, weights.id === id ? weights.file : undefined);
+      } else {
+        const child = spawnSync(
+          process.execPath,
+          [cli, 'bench', '--one', '--model', id, '--runtime', runtime, '--record', record, '--threads', String(threads), ...(values.weights ? ['--weights', values.weights] : [])],
+          { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+        );
+        if (child.status !== 0) {
+          process.stderr.write(`bench ${id} ${runtime}: ${child.stderr.trim().split('\n').pop()}\n`);
+          continue;
+        }
+        row = JSON.parse(child.stdout.trim().split('\n').pop() as string) as BenchRow;
+      }
+      rows.push(row);
+      if (!values.json) process.stdout.write(`${formatRow(row)}\n`);
+    }
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify({ machine, record, rows })}\n`);
+  return 0;
+}
+
