@@ -185,6 +185,8 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
       paddedSamples: input.samples - input.signalSamples,
       resampling: input.resampling,
       window: model.input.window,
+      /** The window the model saw, so reports draw exactly the model input (same encoding as the relevance). */
+      signalMv: encodeFloat32(input.data, [input.samples, leads]),
     },
     prediction: {
       probabilities: byClass(probabilities),

@@ -1,0 +1,122 @@
+/**
+ * The workerd part of `leadlight bench`: starts functions/worker/bench-entry.ts under `wrangler dev` (workerd on
+ * this machine, loopback only) with the model and the bench record as static assets, times each step from
+ * outside, and reads the isolate's WASM memory and the workerd process's peak resident memory.
+ */
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { LeadlightError } from '../core/errors.ts';
+import { loadInstalledModels, repoRoot } from '../platform/node.ts';
+import { modelsWithUserWeights } from '../platform/user-weights.ts';
+import type { BenchRow } from './bench.ts';
+import { gatherRecordFiles } from './args.ts';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** Peak resident memory (VmHWM) of the newest workerd process, in bytes. */
+function workerdPeakRss(): number {
+  let best = { pid: 0, hwm: 0 };
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/u.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmd.includes('workerd') || !cmd.includes('serve')) continue;
+      const hwm = /VmHWM:\s+(\d+) kB/u.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (hwm && Number(pid) > best.pid) best = { pid: Number(pid), hwm: Number(hwm[1]) * 1024 };
+    } catch {
+      /* process ended */
+    }
+  }
+  return best.hwm;
+}
+
+export async function benchWorkerd(modelId: string, recordPath: string, weightsFile?: string): Promise<BenchRow> {
+  const { models, buildDir } = await modelsWithUserWeights(loadInstalledModels(), weightsFile ? modelId : undefined, weightsFile);
+  const model = models.find((m) => m.id === modelId && m.status === 'available');
+  if (!model) throw new LeadlightError('model_unavailable', `Model ${modelId} is not installed.`);
+  const work = join(repoRoot, 'models/build/.bench');
+  const assets = join(work, 'assets');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(join(assets, 'bench-record'), { recursive: true });
+  const only = join(work, 'models');
+  mkdirSync(only, { recursive: true });
+  // Only the benchmarked model goes into the assets.
+  const copy = join(only, modelId);
+  mkdirSync(copy);
+  for (const f of readdirSync(join(buildDir, modelId))) copyFileSync(join(buildDir, modelId, f), join(copy, f));
+  const copyModels = spawn(process.execPath, [join(repoRoot, 'site/scripts/copy-models.mjs'), only, assets], { stdio: 'ignore' });
+  await new Promise((r) => copyModels.on('exit', r));
+  const files = gatherRecordFiles([recordPath]);
+  for (const f of files) writeFileSync(join(assets, 'bench-record', f.name), f.bytes);
+  writeFileSync(join(assets, 'bench-record/index.json'), JSON.stringify(files.map((f) => f.name)));
+  writeFileSync(
+    join(work, 'wrangler.json'),
+    JSON.stringify({
+      name: 'leadlight-bench',
+      main: join(repoRoot, 'functions/worker/bench-entry.ts'),
+      compatibility_date: '2026-08-01',
+      assets: { directory: assets, binding: 'ASSETS' },
+      rules: [{ type: 'CompiledWasm', globs: ['**/*.wasm'], fallthrough: true }],
+    }),
+  );
+  // wrangler's programmatic dev server, with file watching off so edits elsewhere never reload the isolate.
+  const { unstable_dev } = await import('wrangler');
+  const dev = await unstable_dev(join(repoRoot, 'functions/worker/bench-entry.ts'), {
+    config: join(work, 'wrangler.json'),
+    ip: '127.0.0.1',
+    port: await freePort(),
+    logLevel: 'error',
+    experimental: { watch: false, disableExperimentalWarning: true },
+  });
+  const base = `http://127.0.0.1:${dev.port}`;
+  const call = async (path: string) => {
+    const t = performance.now();
+    const response = await fetch(`${base}${path}`);
+    const body = (await response.json()) as Record<string, number | string>;
+    const ms = performance.now() - t;
+    if (body.error) throw new Error(`workerd bench ${path}: ${body.error}`);
+    return { ms, body };
+  };
+  try {
+    const ping = Math.min((await call('/ping')).ms, (await call('/ping')).ms);
+    const load = await call(`/load?model=${modelId}`);
+    const firstMapCold = await call('/first-map');
+    const gradient = [await call('/gradient'), await call('/gradient'), await call('/gradient')].map((c) => c.ms - ping).sort((a, b) => a - b)[1];
+    const ig = await call('/ig?steps=64&batch=1');
+    const firstMap = await call('/first-map');
+    // The classifier graph is a second session; measure it last so the IG peak reflects the service's one session.
+    const peakAfterIg = workerdPeakRss();
+    await call('/release');
+    await call(`/load?model=${modelId}&classifier=1`);
+    const forward = [await call('/forward'), await call('/forward'), await call('/forward')].map((c) => c.ms - ping).sort((a, b) => a - b)[1];
+    return {
+      model: modelId,
+      runtime: 'workerd',
+      threads: 1,
+      sessionMs: load.ms - ping,
+      forwardMs: forward,
+      gradientMs: gradient,
+      gradientToForward: gradient / forward,
+      ig64Ms: ig.ms - ping,
+      igBatch: 1,
+      firstMapMs: firstMap.ms - ping,
+      firstMapColdMs: firstMapCold.ms + load.ms - 2 * ping,
+      peakRssBytes: peakAfterIg,
+      wasmMemoryBytes: Number(ig.body.wasmMemoryBytes),
+      completenessRelativeError: Number(ig.body.completenessRelativeError),
+    };
+  } finally {
+    await dev.stop();
+  }
+}
+
