@@ -7,22 +7,13 @@
  *   FUZZ_BINARY_CASES=1000 npx vitest run --project core test/core/readers/edf.test.ts test/core/readers/scp.test.ts \
  *     test/core/readers/dicom.test.ts test/core/readers/csv.test.ts test/core/readers/archive.test.ts
  */
+import { seededRandom } from './random.ts';
 import { isLeadlightError } from '../../functions/core/errors.ts';
 import { type InputFile, toEcgRecord } from '../../functions/core/record.ts';
 import type { EcgReader, ReadOptions } from '../../functions/core/readers/types.ts';
 import { DEFAULT_READ_OPTIONS } from '../../functions/core/readers/types.ts';
 
-/** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 const TEXT_TOKENS = ['NaN', 'Infinity', '-Infinity', '1e308', '-1e309', '', ',', ';', '\t', '\n', '"', 'I', 'V1', 'time', 'Sampling Rate (Hz): 0', 'Gain: 0', '\u0000', '9'.repeat(40)];
 const EXTREME_U32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffffe, 0x00010000, 0x0000ffff];

@@ -4,22 +4,13 @@
  * runs them through sniff → read → toEcgRecord, classifying every outcome. Reusable from any test or script:
  *   FUZZ_XML_CASES=1000 npx vitest run --project core test/core/readers/xml-fuzz.test.ts
  */
+import { seededRandom } from './random.ts';
 import { isLeadlightError } from '../../functions/core/errors.ts';
 import { type InputFile, toEcgRecord } from '../../functions/core/record.ts';
 import type { EcgReader } from '../../functions/core/readers/types.ts';
 import { DEFAULT_READ_OPTIONS } from '../../functions/core/readers/types.ts';
 
-/** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 const INJECTIONS = [
   '<',

@@ -7,6 +7,7 @@
  * (I, II, V1–V6); toEcgRecord derives III, aVR, aVL, aVF. `LeadDataCRC32` (CRC-32/ISO-HDLC of the decoded
  * bytes) is checked when present. Only age, sex and the acquisition date/time are kept from the demographics.
  */
+import { crc32 } from './archive.ts';
 import { LeadlightError } from '../errors.ts';
 import type { InputFile, RawChannel, RawRecord, RecordWarning } from '../record.ts';
 import type { EcgReader, ReadOptions } from './types.ts';
@@ -15,23 +16,6 @@ import { type XmlElement, DEFAULT_XML_LIMITS, childrenOf, decodeBase64, parseXml
 const ROOT = 'RestingECG';
 
 const UNIT_TO_MV: Record<string, number> = { MICROVOLTS: 1e-3, MICROVOLT: 1e-3, UV: 1e-3, MILLIVOLTS: 1, MILLIVOLT: 1, MV: 1, NANOVOLTS: 1e-6, VOLTS: 1e3 };
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (ISO-HDLC, as in zlib/PNG) of `bytes`. */
-export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let k = 0; k < bytes.length; k++) c = CRC_TABLE[(c ^ bytes[k]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 function syntax(what: string): LeadlightError {
   return new LeadlightError('header_syntax', `The GE MUSE XML ${what}; re-export the ECG from MUSE as XML.`);
