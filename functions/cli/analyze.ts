@@ -26,7 +26,7 @@ export async function runAnalyze(args: string[]): Promise<number> {
   const result = await analyzeEcg(
     files,
     { model: values.model, method: values.method, class: values.class, steps },
-    { runtime: createNodeRuntime(runtime, buildDir), models, batchSize: batchSize ?? (runtime === 'native' ? 8 : 4), modelWarnings: warnings },
+    { runtime: createNodeRuntime(runtime, buildDir), models, batchSize, modelWarnings: warnings },
   );
   const json = `${JSON.stringify(result)}\n`;
   if (values.out) writeFileSync(values.out, json);

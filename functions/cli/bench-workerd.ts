@@ -24,20 +24,33 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Peak resident memory (VmHWM) of the newest workerd process, in bytes. */
-function workerdPeakRss(): number {
-  let best = { pid: 0, hwm: 0 };
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/u.test(p))) {
+/** The parent pid of a process, from /proc/<pid>/stat. */
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Resident memory (peak VmHWM or current VmRSS) of the workerd processes this bench started, in bytes. */
+function workerdRss(which: 'VmHWM' | 'VmRSS' = 'VmHWM'): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc').filter((p) => /^\d+$/u.test(p))) {
+    const pid = Number(entry);
     try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!cmd.includes('workerd') || !cmd.includes('serve')) continue;
-      const hwm = /VmHWM:\s+(\d+) kB/u.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (hwm && Number(pid) > best.pid) best = { pid: Number(pid), hwm: Number(hwm[1]) * 1024 };
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('workerd')) continue;
+      let ancestor = parentOf(pid);
+      while (ancestor > 1 && ancestor !== process.pid) ancestor = parentOf(ancestor);
+      if (ancestor !== process.pid) continue;
+      const match = new RegExp(`${which}:\\s+(\\d+) kB`, 'u').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (match) total += Number(match[1]) * 1024;
     } catch {
       /* process ended */
     }
   }
-  return best.hwm;
+  return total;
 }
 
 export async function benchWorkerd(modelId: string, recordPath: string, weightsFile?: string): Promise<BenchRow> {
@@ -89,13 +102,14 @@ export async function benchWorkerd(modelId: string, recordPath: string, weightsF
   };
   try {
     const ping = Math.min((await call('/ping')).ms, (await call('/ping')).ms);
+    const idleRss = workerdRss('VmRSS');
     const load = await call(`/load?model=${modelId}`);
     const firstMapCold = await call('/first-map');
     const gradient = [await call('/gradient'), await call('/gradient'), await call('/gradient')].map((c) => c.ms - ping).sort((a, b) => a - b)[1];
     const ig = await call('/ig?steps=64&batch=1');
     const firstMap = await call('/first-map');
     // The classifier graph is a second session; measure it last so the IG peak reflects the service's one session.
-    const peakAfterIg = workerdPeakRss();
+    const peakAfterIg = workerdRss('VmHWM');
     await call('/release');
     await call(`/load?model=${modelId}&classifier=1`);
     const forward = [await call('/forward'), await call('/forward'), await call('/forward')].map((c) => c.ms - ping).sort((a, b) => a - b)[1];
@@ -112,6 +126,7 @@ export async function benchWorkerd(modelId: string, recordPath: string, weightsF
       firstMapMs: firstMap.ms - ping,
       firstMapColdMs: firstMapCold.ms + load.ms - 2 * ping,
       peakRssBytes: peakAfterIg,
+      isolateGrowthBytes: peakAfterIg - idleRss,
       wasmMemoryBytes: Number(ig.body.wasmMemoryBytes),
       completenessRelativeError: Number(ig.body.completenessRelativeError),
     };

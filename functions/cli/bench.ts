@@ -38,6 +38,8 @@ export interface BenchRow {
   firstMapMs: number;
   firstMapColdMs?: number;
   peakRssBytes: number;
+  /** workerd: peak resident memory minus the idle process (the isolate's own growth: weights, WASM, JS). */
+  isolateGrowthBytes?: number;
   wasmMemoryBytes: number;
   completenessRelativeError: number;
 }
@@ -174,7 +176,7 @@ function formatRow(r: BenchRow): string {
     `ratio ${r.gradientToForward.toFixed(2)}`,
     `IG-64 ${(r.ig64Ms / 1000).toFixed(2).padStart(6)} s`,
     `first map ${r.firstMapMs.toFixed(0)} ms (cold ${r.firstMapColdMs?.toFixed(0) ?? '–'} ms)`,
-    `peak RSS ${mb(r.peakRssBytes)}`,
+    `peak RSS ${mb(r.peakRssBytes)}${r.isolateGrowthBytes ? ` (isolate +${mb(r.isolateGrowthBytes)})` : ''}`,
     `wasm mem ${mb(r.wasmMemoryBytes)}`,
     `completeness err ${(r.completenessRelativeError * 100).toFixed(1)}%`,
   ].join('  ');

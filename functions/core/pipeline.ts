@@ -13,6 +13,13 @@ import { type EcgRecord, type InputFile, durationS } from './record.ts';
 import { type ReadEcgOptions, readEcg } from './readers/registry.ts';
 import { type Result, RESULT_SCHEMA_VERSION, checkResult, encodeFloat32 } from './result.ts';
 
+/**
+ * Interpolation points per run. WASM (one thread, the Worker's 128 MB isolate): 2 keeps the Ribeiro-size gradient
+ * graph at 88 MB of WASM memory (4 would need 106 MB); native: 8 for throughput.
+ */
+export const WASM_BATCH = 2;
+export const NATIVE_BATCH = 8;
+
 /** Models in the order the default is chosen: the paper's model when installed, else the small real one. */
 export const DEFAULT_MODEL_ORDER = ['ribeiro2020', 'cinc2020-ai-strollers'];
 
@@ -142,7 +149,7 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
     leads,
     steps,
     rule,
-    batchSize: deps.batchSize,
+    batchSize: deps.batchSize ?? (deps.runtime.backend === 'wasm' ? WASM_BATCH : NATIVE_BATCH),
     logitAtInput: logits[classIndex],
     onProgress: (done, total) => deps.onProgress?.({ stage: 'attributing', done, total }),
   });

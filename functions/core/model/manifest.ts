@@ -67,4 +67,8 @@ export interface InstalledModel extends ModelManifest {
   /** Hash of the Keras file actually converted, and whether it is the published one. */
   converted?: { fromFile: string; sha256: string; sizeBytes: number; published: boolean; at: string };
   parameters?: number;
+  /** Version of the converter that wrote the graphs (a newer converter rebuilds them). */
+  converterVersion?: string;
+  /** Notes of the install step, e.g. that the converted file is not the published one. */
+  warnings?: string[];
 }

@@ -1,0 +1,263 @@
+/**
+ * Emits the ONNX graphs of the graph contract (functions/core/model/manifest.ts) from the IR:
+ * - `classifier`: x [N, samples, leads] → logits, probabilities = sigmoid(logits);
+ * - `gradient`: x, seed [N, C] → logits, grad = ∂(Σ seed·logits)/∂x by reverse-mode differentiation of the IR
+ *   written with standard ONNX opset-17 operators (convolution input gradients as stride-1 Conv with flipped or
+ *   polyphase kernels, Gemm with transB for Dense, ReLU by a Where mask, max-pool routing through MaxPool's
+ *   argmax indices and ScatterElements(reduction="add")).
+ * Internally tensors are channels-first (NCT) as ONNX Conv expects; the input is transposed once.
+ * Only the Keras weights are stored (external data); derived kernels (BatchNormalization folded, flipped,
+ * polyphase, positive/negative parts) are small constant subgraphs onnxruntime folds at session creation.
+ */
+import type { GraphBuilder } from './onnx-graph.ts';
+import type { IrGraph, IrOp, IrShape } from './ir.ts';
+
+export interface ForwardResult {
+  /** ONNX tensor name of every IR tensor. */
+  names: Map<string, string>;
+  /** MaxPool argmax indices by IR output tensor (when requested). */
+  indices: Map<string, string>;
+  logits: string;
+}
+
+function dimsOfShape(s: IrShape): number[] {
+  return s.kind === 'seq' ? [s.channels, 1] : [s.features];
+}
+
+/** The ONNX name of a convolution's kernel [Cout, Cin, K], with a folded BatchNormalization scale applied in-graph. */
+export function convWeight(g: GraphBuilder, op: Extract<IrOp, { op: 'conv' }>): string {
+  const raw = g.weight(`${op.layer}/W`, op.weight, [op.cout, op.cin, op.kernel]);
+  const fold = op.fold;
+  if (!fold) return raw;
+  return g.derive(`${raw}*${fold.layer}`, () => g.op('Mul', [raw, g.weight(`${fold.layer}/scale_oik`, fold.scale, [op.cout, 1, 1])]));
+}
+
+/** The ONNX name of a convolution's bias (folded: b·scale + shift, computed here), or undefined. */
+export function convBias(g: GraphBuilder, op: Extract<IrOp, { op: 'conv' }>): string | undefined {
+  const fold = op.fold;
+  if (!fold) return op.bias ? g.weight(`${op.layer}/B`, op.bias, [op.cout]) : undefined;
+  const b = fold.shift.map((shift, o) => (op.bias ? op.bias[o]! * fold.scale[o]! : 0) + shift);
+  return g.weight(`${op.layer}/B*${fold.layer}`, b, [op.cout]);
+}
+
+/** Emits the forward pass; `withIndices` makes MaxPool also return its argmax indices. */
+export function emitForward(g: GraphBuilder, ir: IrGraph, xName: string, withIndices: boolean): ForwardResult {
+  const names = new Map<string, string>();
+  const indices = new Map<string, string>();
+  names.set(ir.input, g.op('Transpose', [xName], { perm: [0, 2, 1] }));
+  const nameOf = (t: string): string => {
+    const n = names.get(t);
+    if (!n) throw new Error(`IR tensor ${t} used before it is defined`);
+    return n;
+  };
+  for (const op of ir.ops) {
+    let out: string;
+    switch (op.op) {
+      case 'conv': {
+        const ins = [nameOf(op.input), convWeight(g, op)];
+        const b = convBias(g, op);
+        if (b) ins.push(b);
+        out = g.op('Conv', ins, { kernel_shape: [op.kernel], strides: [op.stride], pads: [op.padLeft, op.padRight], dilations: [1], group: 1 });
+        break;
+      }
+      case 'affine': {
+        const dims = dimsOfShape(ir.shapes.get(op.input)!);
+        const scale = g.weight(`${op.layer}/scale`, op.scale, dims);
+        const shift = g.weight(`${op.layer}/shift`, op.shift, dims);
+        out = g.op('Add', [g.op('Mul', [nameOf(op.input), scale]), shift]);
+        break;
+      }
+      case 'relu':
+        out = g.op('Relu', [nameOf(op.input)]);
+        break;
+      case 'sigmoid':
+        out = g.op('Sigmoid', [nameOf(op.input)]);
+        break;
+      case 'maxpool': {
+        const attrs = { kernel_shape: [op.kernel], strides: [op.stride], pads: [op.padLeft, op.padRight] };
+        if (withIndices) {
+          const [y, idx] = g.node('MaxPool', [nameOf(op.input)], attrs, 2);
+          out = y!;
+          indices.set(op.output, idx!);
+        } else out = g.op('MaxPool', [nameOf(op.input)], attrs);
+        break;
+      }
+      case 'add':
+        out = op.inputs.length === 2 ? g.op('Add', op.inputs.map(nameOf)) : g.op('Sum', op.inputs.map(nameOf));
+        break;
+      case 'flatten': {
+        const ntc = g.op('Transpose', [nameOf(op.input)], { perm: [0, 2, 1] });
+        out = g.op('Reshape', [ntc, g.int64('shape/flatten', [0, -1])]);
+        break;
+      }
+      case 'dense': {
+        const w = g.weight(`${op.layer}/W`, op.weight, [op.fin, op.fout]);
+        const ins = [nameOf(op.input), w];
+        if (op.bias) ins.push(g.weight(`${op.layer}/B`, op.bias, [op.fout]));
+        out = g.op('Gemm', ins);
+        break;
+      }
+    }
+    names.set(op.output, out);
+  }
+  return { names, indices, logits: nameOf(ir.logits) };
+}
+
+/** The classifier graph: x → logits, probabilities. */
+export function emitClassifier(g: GraphBuilder, ir: IrGraph): void {
+  const x = g.input('x', ['N', ir.inputShape.length, ir.inputShape.channels]);
+  const fwd = emitForward(g, ir, x, false);
+  g.op('Identity', [fwd.logits], {}, 'logits');
+  g.op('Sigmoid', ['logits'], {}, 'probabilities');
+  g.output('logits', ['N', ir.classes]);
+  g.output('probabilities', ['N', ir.classes]);
+}
+
+/** The geometry of a convolution. */
+export type ConvGeometry = Pick<Extract<IrOp, { op: 'conv' }>, 'cin' | 'cout' | 'kernel' | 'stride' | 'padLeft' | 'padRight'>;
+
+/**
+ * Wᵀ·dy: the input gradient of a convolution with kernel `w` ([Cout, Cin, K], an ONNX tensor name) for output
+ * gradient `dy`. Stride 1: a Conv with the transposed, time-flipped kernel and pads (k-1-left, k-1-right);
+ * strided: the polyphase Conv below. The rearranged kernels are derived in-graph from `w` (constant-folded).
+ */
+export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, dy: string, inLen: number, outLen: number): string {
+  const k = op.kernel;
+  if (op.stride === 1 && op.padLeft <= k - 1 && op.padRight <= k - 1) {
+    const wf = g.derive(`${w}/flipT`, () =>
+      g.op('Gather', [g.op('Transpose', [w], { perm: [1, 0, 2] }), g.int64(`const/reverse_${k}`, Array.from({ length: k }, (_, i) => k - 1 - i))], { axis: 2 }),
+    );
+    return g.op('Conv', [dy, wf], { kernel_shape: [k], strides: [1], pads: [k - 1 - op.padLeft, k - 1 - op.padRight], dilations: [1], group: 1 });
+  }
+  return emitStridedConvInputGrad(g, op, w, dy, inLen, outLen);
+}
+
+/**
+ * Input gradient of a strided convolution as ONE stride-1 Conv (polyphase decomposition) instead of ConvTranspose,
+ * which onnxruntime's CPU/WASM kernels run 2–4× slower. With j + padLeft = s·m + p (phase p < s):
+ *   dx[i, s·m + p - padLeft] = Σ_o Σ_q W[o, i, s·q + p] · dy[o, m - q],
+ * a full correlation of dy with the phase kernels; the s phases are the output channels (p, i) of one Conv, then
+ * interleaved by Reshape/Transpose and cropped to the input length. Phase kernel [(p, i), o, r] = W[o, i, s(Q-1-r)+p].
+ */
+function emitStridedConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, dy: string, inLen: number, outLen: number): string {
+  const { stride: s, kernel: k, cin, cout, padLeft } = op;
+  const q = Math.ceil(k / s);
+  const phases = g.derive(`${w}/phases`, () => {
+    const padded = q * s === k ? w : g.op('Pad', [w, g.int64(`const/pad_k_${q * s - k}`, [0, 0, 0, 0, 0, q * s - k])]);
+    const split = g.op('Reshape', [padded, g.int64(`shape/oiqs_${cout}_${cin}_${q}_${s}`, [cout, cin, q, s])]);
+    const flipped = g.op('Gather', [split, g.int64(`const/reverse_${q}`, Array.from({ length: q }, (_, i) => q - 1 - i))], { axis: 2 });
+    const ordered = g.op('Transpose', [flipped], { perm: [3, 1, 0, 2] });
+    return g.op('Reshape', [ordered, g.int64(`shape/phases_kernel_${s * cin}_${cout}_${q}`, [s * cin, cout, q])]);
+  });
+  const m = Math.ceil((inLen + padLeft) / s);
+  const padRight = Math.max(m - outLen, 0);
+  let z = g.op('Conv', [dy, phases], { kernel_shape: [q], strides: [1], pads: [q - 1, padRight], dilations: [1], group: 1 });
+  if (outLen + padRight > m) z = g.op('Slice', [z, g.int64(`const/0`, [0]), g.int64(`const/${m}`, [m]), g.int64('const/2', [2])]);
+  const phased = g.op('Reshape', [z, g.int64(`shape/phases_${s}_${cin}_${m}`, [-1, s, cin, m])]);
+  const interleaved = g.op('Reshape', [g.op('Transpose', [phased], { perm: [0, 2, 3, 1] }), g.int64(`shape/seq_${cin}_${m * s}`, [-1, cin, m * s])]);
+  if (padLeft === 0 && m * s === inLen) return interleaved;
+  return g.op('Slice', [interleaved, g.int64(`const/${padLeft}`, [padLeft]), g.int64(`const/${padLeft + inLen}`, [padLeft + inLen]), g.int64('const/2', [2])]);
+}
+
+/** Routes `dy` (shaped like the max-pool output) to the argmax positions of the input, summing overlaps. */
+export function emitMaxPoolRouting(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, op: Extract<IrOp, { op: 'maxpool' }>, dy: string): string {
+  const s = ir.shapes.get(op.input)! as { channels: number; length: number };
+  const xin = fwd.names.get(op.input)!;
+  const flat = g.int64('shape/flat', [-1]);
+  const zeros = g.op('Reshape', [g.op('ConstantOfShape', [g.op('Shape', [xin])]), flat]);
+  const idx = g.op('Reshape', [fwd.indices.get(op.output)!, flat]);
+  const upd = g.op('Reshape', [dy, flat]);
+  const scattered = g.op('ScatterElements', [zeros, idx, upd], { axis: 0, reduction: 'add' });
+  return g.op('Reshape', [scattered, g.int64(`shape/seq_${s.channels}_${s.length}`, [-1, s.channels, s.length])]);
+}
+
+/** The inverse of Flatten: [N, T·C] (row-major over time, channel) back to NCT. */
+export function emitUnflatten(g: GraphBuilder, ir: IrGraph, op: Extract<IrOp, { op: 'flatten' }>, dy: string): string {
+  const s = ir.shapes.get(op.input)! as { channels: number; length: number };
+  const ntc = g.op('Reshape', [dy, g.int64(`shape/ntc_${s.length}_${s.channels}`, [-1, s.length, s.channels])]);
+  return g.op('Transpose', [ntc], { perm: [0, 2, 1] });
+}
+
+/**
+ * Reverse-mode pass over the IR: returns the ONNX name of ∂(Σ seed·logits)/∂(IR input) in NCT layout.
+ * `fwd` must come from emitForward(..., withIndices = true).
+ */
+export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, seed: string): string {
+  const grads = new Map<string, string[]>();
+  grads.set(ir.logits, [seed]);
+  const push = (t: string, v: string) => {
+    const list = grads.get(t);
+    if (list) list.push(v);
+    else grads.set(t, [v]);
+  };
+  const total = (t: string): string | undefined => {
+    const list = grads.get(t);
+    if (!list || list.length === 0) return undefined;
+    let acc = list[0]!;
+    for (let i = 1; i < list.length; i++) acc = g.op('Add', [acc, list[i]!]);
+    return acc;
+  };
+  const fname = (t: string) => fwd.names.get(t)!;
+  for (let i = ir.ops.length - 1; i >= 0; i--) {
+    const op: IrOp = ir.ops[i]!;
+    const dy = total(op.output);
+    if (!dy) continue;
+    switch (op.op) {
+      case 'conv': {
+        const inLen = (ir.shapes.get(op.input)! as { length: number }).length;
+        const outLen = (ir.shapes.get(op.output)! as { length: number }).length;
+        push(op.input, emitConvInputGrad(g, op, convWeight(g, op), dy, inLen, outLen));
+        break;
+      }
+      case 'affine': {
+        const scale = g.weight(`${op.layer}/scale`, op.scale, dimsOfShape(ir.shapes.get(op.input)!));
+        push(op.input, g.op('Mul', [dy, scale]));
+        break;
+      }
+      case 'relu': {
+        // dy where the output is positive (TensorFlow's ReluGrad: 0 at 0); Where is faster than Sign·dy in ORT.
+        const zero = g.float('const/zero', 0);
+        push(op.input, g.op('Where', [g.op('Greater', [fname(op.output), zero]), dy, zero]));
+        break;
+      }
+      case 'sigmoid': {
+        const y = fname(op.output);
+        const one = g.float('const/one', 1);
+        push(op.input, g.op('Mul', [dy, g.op('Mul', [y, g.op('Sub', [one, y])])]));
+        break;
+      }
+      case 'maxpool':
+        push(op.input, emitMaxPoolRouting(g, ir, fwd, op, dy));
+        break;
+      case 'add':
+        for (const t of op.inputs) push(t, dy);
+        break;
+      case 'flatten':
+        push(op.input, emitUnflatten(g, ir, op, dy));
+        break;
+      case 'dense': {
+        const w = g.weight(`${op.layer}/W`, op.weight, [op.fin, op.fout]);
+        push(op.input, g.op('Gemm', [dy, w], { transB: 1 }));
+        break;
+      }
+    }
+  }
+  const dx = total(ir.input);
+  if (!dx) {
+    // The logits do not depend on the input (possible only for degenerate models): the gradient is zero.
+    return g.op('Mul', [fwd.names.get(ir.input)!, g.float('const/zero', 0)]);
+  }
+  return dx;
+}
+
+/** The gradient graph: x, seed → logits, grad. */
+export function emitGradient(g: GraphBuilder, ir: IrGraph): void {
+  const x = g.input('x', ['N', ir.inputShape.length, ir.inputShape.channels]);
+  const seed = g.input('seed', ['N', ir.classes]);
+  const fwd = emitForward(g, ir, x, true);
+  g.op('Identity', [fwd.logits], {}, 'logits');
+  const dxNct = emitBackward(g, ir, fwd, seed);
+  g.op('Transpose', [dxNct], { perm: [0, 2, 1] }, 'grad');
+  g.output('logits', ['N', ir.classes]);
+  g.output('grad', ['N', ir.inputShape.length, ir.inputShape.channels]);
+}
