@@ -8,6 +8,7 @@ import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { LeadlightError } from '../core/errors.ts';
+import { WASM_BATCH } from '../core/pipeline.ts';
 import { loadInstalledModels, repoRoot } from '../platform/node.ts';
 import { modelsWithUserWeights } from '../platform/user-weights.ts';
 import type { BenchRow } from './bench.ts';
@@ -92,26 +93,29 @@ export async function benchWorkerd(modelId: string, recordPath: string, weightsF
     experimental: { watch: false, disableExperimentalWarning: true },
   });
   const base = `http://127.0.0.1:${dev.port}`;
-  const call = async (path: string) => {
-    const t = performance.now();
-    const response = await fetch(`${base}${path}`);
-    const body = (await response.json()) as Record<string, number | string>;
-    const ms = performance.now() - t;
-    if (body.error) throw new Error(`workerd bench ${path}: ${body.error}`);
-    return { ms, body };
+  // A step that had to load the model first (a fresh isolate) is timed again.
+  const call = async (step: string, query = ''): Promise<{ ms: number; body: Record<string, number | string | boolean> }> => {
+    for (let attempt = 0; ; attempt++) {
+      const t = performance.now();
+      const response = await fetch(`${base}${step}?model=${encodeURIComponent(modelId)}${query}`);
+      const body = (await response.json()) as Record<string, number | string | boolean>;
+      const ms = performance.now() - t;
+      if (body.error) throw new Error(`workerd bench ${step}: ${body.error}`);
+      if (!body.loaded || step === '/load' || step === '/ping' || attempt > 0) return { ms, body };
+    }
   };
   try {
     const ping = Math.min((await call('/ping')).ms, (await call('/ping')).ms);
     const idleRss = workerdRss('VmRSS');
-    const load = await call(`/load?model=${modelId}`);
+    const load = await call('/load');
     const firstMapCold = await call('/first-map');
     const gradient = [await call('/gradient'), await call('/gradient'), await call('/gradient')].map((c) => c.ms - ping).sort((a, b) => a - b)[1];
-    const ig = await call('/ig?steps=64&batch=1');
+    const ig = await call('/ig', `&steps=64&batch=${WASM_BATCH}`);
     const firstMap = await call('/first-map');
     // The classifier graph is a second session; measure it last so the IG peak reflects the service's one session.
     const peakAfterIg = workerdRss('VmHWM');
     await call('/release');
-    await call(`/load?model=${modelId}&classifier=1`);
+    await call('/load', '&classifier=1');
     const forward = [await call('/forward'), await call('/forward'), await call('/forward')].map((c) => c.ms - ping).sort((a, b) => a - b)[1];
     return {
       model: modelId,
@@ -122,7 +126,7 @@ export async function benchWorkerd(modelId: string, recordPath: string, weightsF
       gradientMs: gradient,
       gradientToForward: gradient / forward,
       ig64Ms: ig.ms - ping,
-      igBatch: 1,
+      igBatch: WASM_BATCH,
       firstMapMs: firstMap.ms - ping,
       firstMapColdMs: firstMapCold.ms + load.ms - 2 * ping,
       peakRssBytes: peakAfterIg,

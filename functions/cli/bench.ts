@@ -16,7 +16,7 @@ import { attribute, type IgRule } from '../core/attribution/attribute.ts';
 import { LeadlightError } from '../core/errors.ts';
 import type { InstalledModel } from '../core/model/manifest.ts';
 import { prepareModelInput } from '../core/model/preprocess.ts';
-import { analyzeEcg } from '../core/pipeline.ts';
+import { analyzeEcg, NATIVE_BATCH, WASM_BATCH } from '../core/pipeline.ts';
 import { readEcg } from '../core/readers/registry.ts';
 import { wasmMemoryBytes } from '../platform/ort.ts';
 import { createNodeRuntime, loadInstalledModels, repoRoot } from '../platform/node.ts';
@@ -95,7 +95,7 @@ async function benchOne(modelId: string, backend: 'wasm' | 'native', recordPath:
   const seed = new Float32Array(classes);
   seed[0] = 1;
   const gradientMs = await timeRuns(() => gradient.run({ x, seed: { data: seed, dims: [1, classes] } }, ['logits', 'grad']), 3);
-  const igBatch = backend === 'native' ? 8 : 4;
+  const igBatch = backend === 'native' ? NATIVE_BATCH : WASM_BATCH;
   const tIg = performance.now();
   const ig = await attribute(gradient, { method: 'ig', classIndex: 0, numClasses: classes, input: input.data, samples: input.samples, leads, steps: 64, rule: 'left', batchSize: igBatch });
   const ig64Ms = performance.now() - tIg;

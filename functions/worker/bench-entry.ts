@@ -38,18 +38,21 @@ export default {
     try {
       runtime ??= createOrtRuntime({ backend: 'wasm', wasmBinary: ortWasm, loadFile: (path) => loadModelFile(env.ASSETS, path) });
       if (url.pathname === '/ping') return json({ ok: true, isolate: ISOLATE });
-      if (url.pathname === '/load') {
+      // Every step names its model and loads it when this isolate has not (a fresh isolate, or another model).
+      const modelId = url.searchParams.get('model');
+      let loaded = false;
+      if (url.pathname === '/load' || !state || state.model.id !== modelId) {
         const { models } = await loadModelsIndex(env.ASSETS);
-        const model = models.find((m) => m.id === url.searchParams.get('model'));
-        if (!model) return json({ error: 'no such model' });
+        const model = models.find((m) => m.id === modelId);
+        if (!model) return json({ error: `no model ${modelId}` });
         const files = await recordFiles(env);
         const input = prepareModelInput(await readEcg(files), model);
         state = { model, models, input, files };
         await runtime.session(model, 'gradient');
-        if (url.searchParams.get('classifier') === '1') await runtime.session(model, 'classifier');
-        return json({ wasmMemoryBytes: wasmMemoryBytes() });
+        loaded = true;
       }
-      if (!state) return json({ error: 'load first' });
+      if (url.searchParams.get('classifier') === '1') await runtime.session(state.model, 'classifier');
+      if (url.pathname === '/load') return json({ wasmMemoryBytes: wasmMemoryBytes(), loaded });
       const { model, input } = state;
       const leads = model.input.leads.length;
       const classes = model.classes.length;
@@ -68,13 +71,13 @@ export default {
           method: 'ig', classIndex: 0, numClasses: classes, input: input.data, samples: input.samples, leads,
           steps: Number(url.searchParams.get('steps') ?? 64), rule: 'left', batchSize: Number(url.searchParams.get('batch') ?? 1),
         });
-        return json({ completenessRelativeError: ig.completeness.relativeError, wasmMemoryBytes: wasmMemoryBytes() });
+        return json({ completenessRelativeError: ig.completeness.relativeError, wasmMemoryBytes: wasmMemoryBytes(), loaded });
       } else if (url.pathname === '/first-map') {
         await analyzeEcg(state.files, { model: model.id, method: 'gradient-x-input' }, { runtime, models: state.models, batchSize: 1 });
       } else if (url.pathname === '/release') {
         await runtime.release();
       }
-      return json({ wasmMemoryBytes: wasmMemoryBytes() });
+      return json({ wasmMemoryBytes: wasmMemoryBytes(), loaded });
     } catch (e) {
       return json({ error: e instanceof Error ? e.message : String(e) });
     }
