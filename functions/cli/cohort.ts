@@ -1,0 +1,608 @@
+/**
+ * `leadlight cohort --labels LABELS.csv --out DIR` (../shared/docs/contract.md, "Cohorts"): runs every ECG of a
+ * labelled cohort through the core pipeline (`analyzeEcg`), caches each record's summary in DIR/records/ so a rerun
+ * resumes where it stopped, aggregates them with `buildCohort` (Bender et al. 2023, analyses (a), (b), (c)) into
+ * DIR/cohort.json and writes the static aggregate report DIR/index.html (cohort-report.ts).
+ * Per-record failures are collected (cohort.json `errors`, stderr) without stopping the run; bad options or a bad
+ * CSV exit 2 before any record is analysed.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { averageBeatsAcrossRecords, buildCohort, chooseGroups, type AverageBeatInput, type CohortJson, type CohortModelInfo } from '../core/analysis/cohort.ts';
+import { canonicalClass } from '../core/analysis/criteria.ts';
+import { isLeadlightError, LeadlightError } from '../core/errors.ts';
+import type { InstalledModel } from '../core/model/manifest.ts';
+import { analyzeEcg, checkRequest, selectModel, type AnalyzeRequest } from '../core/pipeline.ts';
+import type { InputFile } from '../core/record.ts';
+import type { Result } from '../core/result.ts';
+import { createNodeRuntime, loadInstalledModels } from '../platform/node.ts';
+import { modelsWithUserWeights } from '../platform/user-weights.ts';
+import { gatherRecordFiles, parseIntegerOption, parseOptions, parseRuntime } from './args.ts';
+import { writeCohortReport } from './cohort-report.ts';
+
+/** Bumped whenever the cached summary changes shape, so old caches are recomputed rather than misread. */
+export const CACHE_VERSION = 1;
+/** Largest labels file read (a cohort of 100 000 ECGs fits in a few MB). */
+const MAX_LABELS_BYTES = 64 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Labels CSV
+
+export interface LabelRow {
+  /** The path as written in the CSV (what cohort.json and the report show). */
+  path: string;
+  /** Absolute path of the ECG file. */
+  file: string;
+  label: string;
+  /** 1-based line of the CSV (for messages). */
+  line: number;
+}
+
+/**
+ * Parses CSV text as RFC 4180 does: comma-separated, fields optionally in double quotes with `""` for a quote,
+ * CRLF or LF line ends, a UTF-8 BOM ignored, blank lines skipped. Returns the rows with their 1-based line numbers.
+ * Throws `request_invalid` for an unterminated quote or text after a closing quote.
+ */
+export function parseCsv(text: string): { line: number; fields: string[] }[] {
+  const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const rows: { line: number; fields: string[] }[] = [];
+  let fields: string[] = [];
+  let field = '';
+  let line = 1;
+  let rowLine = 1;
+  let i = 0;
+  let quotedField = false;
+  const endRow = () => {
+    fields.push(field);
+    if (!(fields.length === 1 && fields[0].trim() === '' && !quotedField)) rows.push({ line: rowLine, fields });
+    fields = [];
+    field = '';
+    quotedField = false;
+  };
+  while (i < src.length) {
+    const c = src[i];
+    if (c === '"' && field.trim() === '' && !quotedField) {
+      const startLine = line;
+      field = '';
+      quotedField = true;
+      i++;
+      for (;;) {
+        if (i >= src.length) throw new LeadlightError('request_invalid', `The labels CSV has a quote opened on line ${startLine} that is never closed; close it or remove it.`);
+        const d = src[i];
+        if (d === '"') {
+          if (src[i + 1] === '"') { field += '"'; i += 2; continue; }
+          i++;
+          break;
+        }
+        if (d === '\n') line++;
+        field += d;
+        i++;
+      }
+      while (src[i] === ' ' || src[i] === '\t') i++;
+      if (i < src.length && src[i] !== ',' && src[i] !== '\n' && src[i] !== '\r') {
+        throw new LeadlightError('request_invalid', `The labels CSV has text after a closing quote on line ${line}; put the whole field in quotes.`);
+      }
+      continue;
+    }
+    if (c === ',') { fields.push(field); field = ''; quotedField = false; i++; continue; }
+    if (c === '\r' || c === '\n') {
+      endRow();
+      if (c === '\r' && src[i + 1] === '\n') i++;
+      i++;
+      line++;
+      rowLine = line;
+      continue;
+    }
+    field += c;
+    i++;
+  }
+  if (field !== '' || fields.length > 0 || quotedField) endRow();
+  return rows;
+}
+
+/**
+ * Reads LABELS.csv: a header with at least the columns `path` and `label` (any order, case-insensitive, other
+ * columns ignored), then one ECG per row. Paths are relative to the CSV's folder or absolute; a WFDB record is given
+ * by its `.hea`. Throws `option_invalid` for a missing file or column and `request_invalid` for malformed rows.
+ */
+export function readLabels(csvPath: string): LabelRow[] {
+  const full = resolve(csvPath);
+  if (!existsSync(full) || !statSync(full).isFile()) throw new LeadlightError('option_invalid', `There is no labels file "${csvPath}"; give a CSV with the columns path and label.`);
+  if (statSync(full).size > MAX_LABELS_BYTES) throw new LeadlightError('file_too_large', `The labels file is larger than ${MAX_LABELS_BYTES} bytes; split the cohort.`);
+  const bytes = readFileSync(full);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new LeadlightError('encoding_unsupported', 'The labels CSV is not UTF-8 text; save it as UTF-8.');
+  }
+  const rows = parseCsv(text);
+  if (rows.length === 0) throw new LeadlightError('option_invalid', 'The labels CSV is empty; it needs a header with the columns path and label and one row per ECG.');
+  const header = rows[0].fields.map((h) => h.trim().toLowerCase());
+  const pathCol = header.indexOf('path');
+  const labelCol = header.indexOf('label');
+  const missing = [pathCol < 0 ? 'path' : null, labelCol < 0 ? 'label' : null].filter((x) => x !== null);
+  if (missing.length > 0) {
+    throw new LeadlightError('option_invalid', `The labels CSV has no column ${missing.join(' and no column ')} (its header is: ${rows[0].fields.join(', ').slice(0, 200) || 'empty'}); add a header with the columns path and label.`);
+  }
+  const base = dirname(full);
+  const out: LabelRow[] = [];
+  for (const row of rows.slice(1)) {
+    const path = (row.fields[pathCol] ?? '').trim();
+    const label = (row.fields[labelCol] ?? '').trim();
+    if (path === '' || label === '') {
+      throw new LeadlightError('request_invalid', `Line ${row.line} of the labels CSV has no ${path === '' ? 'path' : 'label'}; fill it in or delete the line.`);
+    }
+    out.push({ path, label, file: isAbsolute(path) ? path : resolve(base, path), line: row.line });
+  }
+  if (out.length === 0) throw new LeadlightError('option_invalid', 'The labels CSV has a header but no ECGs; add one row per ECG.');
+  return out;
+}
+
+/**
+ * The model class a cohort is attributed to when `--class` is not given: every label that is not the normal
+ * control (NORM, Normal, …) must name the same model class (directly or by alias, e.g. AFIB → AF, CLBBB → LBBB).
+ * One class for the whole cohort is required (the lead tests compare relevance for one output), so anything
+ * ambiguous asks for `--class`.
+ */
+export function chooseCohortClass(labels: readonly string[], classes: readonly string[]): string {
+  const distinct = [...new Set(labels)];
+  const positives = distinct.filter((l) => canonicalClass(l) !== 'NORM');
+  const match = (label: string) => classes.find((c) => c === label) ?? classes.find((c) => canonicalClass(c) !== null && canonicalClass(c) === canonicalClass(label));
+  const found = new Set<string>();
+  for (const label of positives) {
+    const c = match(label);
+    if (c !== undefined) found.add(c);
+  }
+  if (positives.length >= 1 && found.size === 1 && positives.every((l) => match(l) !== undefined)) return [...found][0];
+  const why = positives.length === 0
+    ? 'the cohort has only normal labels'
+    : found.size === 0
+      ? `no label (${positives.join(', ')}) names a class of the model`
+      : `the labels ${positives.join(', ')} name more than one class or labels without a class`;
+  throw new LeadlightError('option_invalid', `Give --class: ${why}, and a cohort is attributed to one class for all records; use one of ${classes.join(', ')}.`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Per-record summaries and their cache
+
+export interface CriterionSummary {
+  id: string;
+  criterion: string;
+  agrees: boolean | 'not-applicable';
+  /** Waves the finding judged (from its evidence), when it is wave-level. */
+  waves: number | null;
+  relevanceSum: number | null;
+  negativeFraction: number | null;
+}
+
+/** What the cohort keeps of one analysed record (the cache entry's `summary`). */
+export interface RecordSummaryCache {
+  recordName: string;
+  probability: number;
+  probabilities: Record<string, number>;
+  predictedPositive: string[];
+  meanRelevance: number;
+  leadRelevance: Record<string, number>;
+  heartRateBpm: number | null;
+  beatsInWindow: number;
+  averageBeat: AverageBeatInput | null;
+  averageBeatRAligned: AverageBeatInput | null;
+  criteria: { criteriaClass: string | null; findings: CriterionSummary[] };
+  completeness: { sum: number; expected: number };
+  steps: number;
+  warnings: { code: string; message: string }[];
+  timingsMs: Record<string, number>;
+}
+
+interface CacheEntry {
+  cacheVersion: number;
+  key: string;
+  model: string;
+  method: string;
+  class: string;
+  steps: number | null;
+  summary: RecordSummaryCache;
+}
+
+function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * sha256 over the sources of the pure core (every .ts file under functions/core, by path and content): the code that computes
+ * a record's summary. Part of the cache key, so results of an older Leadlight are recomputed, never mixed in.
+ */
+export function coreCodeHash(coreDir = fileURLToPath(new URL('../core/', import.meta.url))): string {
+  const hash = createHash('sha256');
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith('.ts')) hash.update(`${relative(coreDir, full)}\0`).update(readFileSync(full)).update('\0');
+    }
+  };
+  walk(coreDir);
+  return hash.digest('hex');
+}
+
+/**
+ * Cache key of one record's analysis: sha256 over the record's file names and bytes, the model id and weights hash,
+ * the method, the class, the IG steps (null = the default mode) and the core code hash.
+ */
+export function cacheKey(files: readonly InputFile[], model: Pick<InstalledModel, 'id' | 'converted'>, method: string, className: string, steps: number | undefined, codeHash = ''): string {
+  const parts = [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((f) => [f.name, sha256Hex(f.bytes)]);
+  return sha256Hex(JSON.stringify({ v: CACHE_VERSION, files: parts, model: model.id, weights: model.converted?.sha256 ?? null, method, class: className, steps: steps ?? null, code: codeHash }));
+}
+
+function beatOf(beat: unknown): AverageBeatInput | null {
+  const b = beat as { timeS?: number[]; signalMv?: Record<string, number[]>; relevance?: Record<string, number[]> } | null;
+  if (!b || !b.timeS || !b.signalMv || !b.relevance) return null;
+  return { timeS: b.timeS, signalMv: b.signalMv, relevance: b.relevance };
+}
+
+/** Keeps from a result JSON what the cohort aggregates (probability of `className`, M_n, M_n,k, beats, criteria). */
+export function summariseResult(result: Result, className: string): RecordSummaryCache {
+  const analysis = result.analysis as Result['analysis'] & {
+    beats: { averageBeatRAligned?: unknown };
+    waves?: { beatsInWindow?: number };
+    criteria?: { criteriaClass: string | null; findings: { id: string; criterion: string; agrees: boolean | 'not-applicable'; evidence: Record<string, unknown> }[] };
+  };
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  return {
+    recordName: result.record.name,
+    probability: result.prediction.probabilities[className],
+    probabilities: result.prediction.probabilities,
+    predictedPositive: result.prediction.positive,
+    meanRelevance: analysis.meanRelevance,
+    leadRelevance: analysis.leadRelevance,
+    heartRateBpm: analysis.beats.heartRateBpm,
+    beatsInWindow: analysis.waves?.beatsInWindow ?? 0,
+    averageBeat: beatOf(analysis.beats.averageBeat),
+    averageBeatRAligned: beatOf(analysis.beats.averageBeatRAligned),
+    criteria: {
+      criteriaClass: analysis.criteria?.criteriaClass ?? null,
+      findings: (analysis.criteria?.findings ?? []).map((f) => ({
+        id: f.id,
+        criterion: f.criterion,
+        agrees: f.agrees,
+        waves: num(f.evidence.waves),
+        relevanceSum: num(f.evidence.relevanceSum),
+        negativeFraction: num(f.evidence.negativeFraction),
+      })),
+    },
+    completeness: { sum: result.attribution.completeness.sum, expected: result.attribution.completeness.expected },
+    steps: result.attribution.steps,
+    warnings: result.record.warnings,
+    timingsMs: result.timingsMs,
+  };
+}
+
+/** Float32 copies of a beat's arrays: halves what a large cohort holds in memory (the cache keeps the JSON numbers). */
+function compactBeat(beat: AverageBeatInput | null): AverageBeatInput | null {
+  if (!beat) return null;
+  const leads = (m: AverageBeatInput['signalMv']): AverageBeatInput['signalMv'] => (Array.isArray(m)
+    ? m.map((v: ArrayLike<number>) => Float32Array.from(v))
+    : Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Float32Array.from(v as ArrayLike<number>)])));
+  return { timeS: Float64Array.from(beat.timeS), signalMv: leads(beat.signalMv), relevance: leads(beat.relevance) };
+}
+
+function compactSummary(summary: RecordSummaryCache): RecordSummaryCache {
+  return { ...summary, averageBeat: compactBeat(summary.averageBeat), averageBeatRAligned: compactBeat(summary.averageBeatRAligned) };
+}
+
+function readCache(path: string, key: string): RecordSummaryCache | null {
+  if (!existsSync(path)) return null;
+  try {
+    const entry = JSON.parse(readFileSync(path, 'utf8')) as CacheEntry;
+    if (entry.cacheVersion !== CACHE_VERSION || entry.key !== key || typeof entry.summary?.probability !== 'number') return null;
+    return entry.summary;
+  } catch {
+    return null; // a cache file cut short by an interrupted run is simply recomputed
+  }
+}
+
+function writeAtomically(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Criteria aggregation
+
+export interface CriteriaAggregate {
+  class: string;
+  criteriaClass: string | null;
+  findings: {
+    id: string;
+    criterion: string;
+    /** Per label: records agreeing, disagreeing, not applicable, and the summed wave relevance of the judged waves. */
+    byLabel: Record<string, { agrees: number; disagrees: number; notApplicable: number; waves: number; relevanceSum: number }>;
+  }[];
+}
+
+/** Counts per criterion and label how many records' relevance agrees with the textbook criterion (criteria.ts). */
+export function aggregateCriteria(className: string, records: readonly { label: string; summary: RecordSummaryCache }[]): CriteriaAggregate {
+  const findings: CriteriaAggregate['findings'] = [];
+  let criteriaClass: string | null = null;
+  for (const { label, summary } of records) {
+    criteriaClass ??= summary.criteria.criteriaClass;
+    for (const f of summary.criteria.findings) {
+      let entry = findings.find((x) => x.id === f.id);
+      if (!entry) findings.push((entry = { id: f.id, criterion: f.criterion, byLabel: {} }));
+      const counts = (entry.byLabel[label] ??= { agrees: 0, disagrees: 0, notApplicable: 0, waves: 0, relevanceSum: 0 });
+      if (f.agrees === true) counts.agrees++;
+      else if (f.agrees === false) counts.disagrees++;
+      else counts.notApplicable++;
+      counts.waves += f.waves ?? 0;
+      counts.relevanceSum += f.relevanceSum ?? 0;
+    }
+  }
+  return { class: className, criteriaClass, findings };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The command
+
+export interface CohortError {
+  path: string;
+  label: string;
+  code: string;
+  message: string;
+}
+
+export interface CohortRunStats {
+  records: number;
+  analysed: number;
+  cached: number;
+  failed: number;
+  seconds: number;
+  /** Records analysed (not served from the cache) per minute of wall time. */
+  recordsPerMinute: number | null;
+  runtime: 'native' | 'wasm';
+  jobs: number;
+  threadsPerJob: number;
+}
+
+/** cohort.json: the contract's fields (buildCohort) plus the run's extras. */
+export type CohortOutput = CohortJson & {
+  steps: number | null;
+  labelsFile: string;
+  errors: CohortError[];
+  criteria: CriteriaAggregate;
+  averageBeatsRAligned: CohortJson['averageBeats'];
+  details: { path: string; recordName: string; heartRateBpm: number | null; beatsInWindow: number; probabilities: Record<string, number>; predictedPositive: string[]; criteria: Record<string, boolean | 'not-applicable'>; completeness: { sum: number; expected: number } }[];
+};
+
+function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${Math.round(s)} s`;
+  return `${Math.floor(s / 60)} min ${String(Math.round(s % 60)).padStart(2, '0')} s`;
+}
+
+/** Progress on stderr: a redrawn bar on a terminal, else one line per record. */
+class ProgressReporter {
+  private readonly tty: boolean;
+  private readonly start = Date.now();
+  private done = 0;
+  private analysed = 0;
+  private cached = 0;
+  private failed = 0;
+  private readonly total: number;
+  private readonly out: NodeJS.WriteStream;
+
+  constructor(total: number, out: NodeJS.WriteStream = process.stderr) {
+    this.total = total;
+    this.out = out;
+    this.tty = Boolean(out.isTTY);
+  }
+
+  /** Draws the empty bar on a terminal (nothing otherwise). */
+  begin(): void {
+    if (this.tty && this.total > 0) this.drawBar();
+  }
+
+  record(row: LabelRow, outcome: { kind: 'analysed' | 'cached'; probability: number; seconds: number } | { kind: 'failed'; code: string; message: string }): void {
+    this.done++;
+    if (outcome.kind === 'analysed') this.analysed++;
+    else if (outcome.kind === 'cached') this.cached++;
+    else this.failed++;
+    const counter = `[${this.done}/${this.total}]`;
+    if (outcome.kind === 'failed') {
+      if (this.tty) this.out.write('\r\x1b[2K');
+      this.out.write(`${counter} ${row.path}: error ${outcome.code}: ${outcome.message}\n`);
+    } else if (!this.tty) {
+      const how = outcome.kind === 'cached' ? 'cached' : `analysed in ${outcome.seconds.toFixed(1)} s`;
+      this.out.write(`${counter} ${row.path} (${row.label}) p=${outcome.probability.toFixed(3)} ${how}\n`);
+    }
+    if (this.tty) this.drawBar();
+  }
+
+  private drawBar(): void {
+    const width = 30;
+    const filled = Math.round((this.done / this.total) * width);
+    const elapsed = (Date.now() - this.start) / 1000;
+    const remaining = this.total - this.done;
+    const perRecord = this.analysed > 0 ? elapsed / this.analysed : NaN;
+    const eta = remaining === 0 || !Number.isFinite(perRecord) ? '' : ` ETA ${formatSeconds(perRecord * remaining)}`;
+    this.out.write(`\r\x1b[2K[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${this.done}/${this.total} (${this.cached} cached, ${this.failed} failed)${eta}`);
+    if (remaining === 0) this.out.write('\n');
+  }
+}
+
+/** `leadlight cohort`: see the module comment. Returns the exit code (0; errors per record do not fail the run). */
+export async function runCohort(args: string[]): Promise<number> {
+  const { values } = parseOptions(args, {
+    labels: { type: 'string' },
+    out: { type: 'string' },
+    model: { type: 'string' },
+    method: { type: 'string' },
+    class: { type: 'string' },
+    steps: { type: 'string' },
+    runtime: { type: 'string' },
+    weights: { type: 'string' },
+    jobs: { type: 'string' },
+    'batch-size': { type: 'string' },
+  }, false);
+  if (!values.labels) throw new LeadlightError('option_invalid', 'Give the labels CSV with --labels LABELS.csv (columns path and label).');
+  if (!values.out) throw new LeadlightError('option_invalid', 'Give the output folder with --out DIR.');
+  const runtime = parseRuntime(values.runtime, ['native', 'wasm']) as 'native' | 'wasm';
+  const steps = parseIntegerOption(values.steps, 'steps');
+  const batchSize = parseIntegerOption(values['batch-size'], 'batch-size');
+  const cores = Math.max(1, availableParallelism());
+  const jobsOption = parseIntegerOption(values.jobs, 'jobs');
+  if (jobsOption !== undefined && (jobsOption < 1 || jobsOption > 64)) throw new LeadlightError('option_invalid', `--jobs must be from 1 to 64; got ${jobsOption}.`);
+  // Measured on a 2-core machine (README, "Cohorts"): two records at a time with one intra-op thread each ran IG
+  // 1.1–1.8× faster than one record with two threads (the per-record reading and analysis overlap the other's
+  // inference), so the default is one job per core (at most 8, ~130 MB each). WASM runs on the main thread: 1 job.
+  const jobs = runtime === 'wasm' ? 1 : (jobsOption ?? Math.min(cores, 8));
+  const threadsPerJob = runtime === 'wasm' ? 1 : Math.max(1, Math.floor(cores / jobs));
+
+  const rows = readLabels(values.labels);
+  const { models, buildDir, warnings: modelWarnings } = await modelsWithUserWeights(loadInstalledModels(), values.model, values.weights);
+  const model = selectModel(models, values.model);
+  const className = values.class !== undefined && values.class !== '' ? values.class : chooseCohortClass(rows.map((r) => r.label), model.classes);
+  const request: AnalyzeRequest = { model: model.id, method: values.method, class: className, steps };
+  const { method } = checkRequest(request, model);
+  // The groups come from the CSV (refusing a cohort without a positive or a control label before any work), so a
+  // group whose records all fail still names its label in cohort.json (with a group_empty warning).
+  const groups = chooseGroups(rows.map((r) => r.label), className);
+
+  const codeHash = coreCodeHash();
+  const outDir = resolve(values.out);
+  const recordsDir = join(outDir, 'records');
+  mkdirSync(recordsDir, { recursive: true });
+
+  const runtimes = Array.from({ length: jobs }, () => createNodeRuntime(runtime, buildDir, threadsPerJob));
+  const progress = new ProgressReporter(rows.length);
+  progress.begin();
+  const summaries: (RecordSummaryCache | null)[] = rows.map(() => null);
+  const errors: (CohortError | null)[] = rows.map(() => null);
+  let analysed = 0;
+  let cached = 0;
+  let next = 0;
+  const started = Date.now();
+
+  async function analyseOne(index: number, worker: number): Promise<void> {
+    const row = rows[index];
+    const t0 = Date.now();
+    try {
+      let files: InputFile[];
+      try {
+        files = gatherRecordFiles([row.file]);
+      } catch (e) {
+        if (isLeadlightError(e) && e.code === 'request_invalid') throw new LeadlightError('request_invalid', 'There is no ECG file at this path; check the path (relative to the labels CSV) and that the file is there.');
+        throw e;
+      }
+      const key = cacheKey(files, model, method, className, steps, codeHash);
+      const cachePath = join(recordsDir, `${key}.json`);
+      const hit = readCache(cachePath, key);
+      if (hit) {
+        summaries[index] = compactSummary(hit);
+        cached++;
+        progress.record(row, { kind: 'cached', probability: hit.probability, seconds: 0 });
+        return;
+      }
+      const result = await analyzeEcg(files, { ...request, label: row.label }, {
+        runtime: runtimes[worker],
+        models,
+        batchSize: batchSize ?? (runtime === 'native' ? 8 : 4),
+        modelWarnings,
+      });
+      const summary = summariseResult(result, className);
+      const entry: CacheEntry = { cacheVersion: CACHE_VERSION, key, model: model.id, method, class: className, steps: steps ?? null, summary };
+      writeAtomically(cachePath, `${JSON.stringify(entry)}\n`);
+      summaries[index] = compactSummary(summary);
+      analysed++;
+      progress.record(row, { kind: 'analysed', probability: summary.probability, seconds: (Date.now() - t0) / 1000 });
+    } catch (e) {
+      const code = isLeadlightError(e) ? e.code : 'internal';
+      const message = isLeadlightError(e) ? e.message : `The record could not be analysed (${e instanceof Error ? e.message.split('\n')[0] : String(e)}).`;
+      errors[index] = { path: row.path, label: row.label, code, message };
+      progress.record(row, { kind: 'failed', code, message });
+    }
+  }
+
+  await Promise.all(runtimes.map(async (_, worker) => {
+    while (next < rows.length) {
+      const index = next++;
+      await analyseOne(index, worker);
+    }
+  }));
+  await Promise.all(runtimes.map((r) => r.release()));
+  const seconds = (Date.now() - started) / 1000;
+
+  const done = rows.flatMap((row, i) => (summaries[i] ? [{ row, summary: summaries[i] as RecordSummaryCache }] : []));
+  const errorList = errors.filter((e): e is CohortError => e !== null);
+  if (done.length === 0) {
+    throw new LeadlightError('request_invalid', `None of the ${rows.length} ECGs could be analysed (first error: ${errorList[0]?.code}: ${errorList[0]?.message}); fix the paths or files and rerun.`);
+  }
+  const modelInfo: CohortModelInfo = {
+    id: model.id,
+    title: model.title,
+    classes: model.classes,
+    thresholds: model.thresholds,
+    weights: model.converted ? { sha256: model.converted.sha256, published: model.converted.published } : null,
+  };
+  const cohort = buildCohort({
+    model: modelInfo,
+    method,
+    className,
+    positiveLabel: groups.positive,
+    controlLabel: groups.control,
+    records: done.map(({ row, summary }) => ({
+      path: row.path,
+      label: row.label,
+      probability: summary.probability,
+      meanRelevance: summary.meanRelevance,
+      leadRelevance: summary.leadRelevance,
+      averageBeat: summary.averageBeat,
+    })),
+  });
+  const rAligned = averageBeatsAcrossRecords(
+    Object.fromEntries([...new Set(done.map((d) => d.row.label))].map((label) => [label, done.filter((d) => d.row.label === label && d.summary.averageBeatRAligned).map((d) => ({ path: d.row.path, beat: d.summary.averageBeatRAligned as AverageBeatInput }))])),
+    'r-peak',
+  );
+  const output: CohortOutput = {
+    ...cohort,
+    steps: steps ?? null,
+    labelsFile: values.labels,
+    errors: errorList,
+    criteria: aggregateCriteria(className, done.map((d) => ({ label: d.row.label, summary: d.summary }))),
+    averageBeatsRAligned: rAligned.averageBeats,
+    details: done.map(({ row, summary }) => ({
+      path: row.path,
+      recordName: summary.recordName,
+      heartRateBpm: summary.heartRateBpm,
+      beatsInWindow: summary.beatsInWindow,
+      probabilities: summary.probabilities,
+      predictedPositive: summary.predictedPositive,
+      criteria: Object.fromEntries(summary.criteria.findings.map((f) => [f.id, f.agrees])),
+      completeness: summary.completeness,
+    })),
+  };
+  output.warnings.push(...modelWarnings);
+  writeAtomically(join(outDir, 'cohort.json'), `${JSON.stringify(output)}\n`);
+  const stats: CohortRunStats = {
+    records: rows.length,
+    analysed,
+    cached,
+    failed: errorList.length,
+    seconds,
+    recordsPerMinute: analysed > 0 ? (analysed / seconds) * 60 : null,
+    runtime,
+    jobs,
+    threadsPerJob,
+  };
+  writeAtomically(join(outDir, 'run.json'), `${JSON.stringify(stats, null, 2)}\n`);
+  writeCohortReport(join(outDir, 'index.html'), output);
+  process.stderr.write(
+    `cohort: ${done.length} of ${rows.length} ECGs in ${outDir} (${analysed} analysed, ${cached} from the cache, ${errorList.length} failed) in ${formatSeconds(seconds)}` +
+      `${stats.recordsPerMinute !== null ? `, ${stats.recordsPerMinute.toFixed(1)} records/min` : ''}; ${cohort.outcomes.TP} TP, ${cohort.outcomes.FP} FP, ${cohort.outcomes.FN} FN, ${cohort.outcomes.TN} TN.\n`,
+  );
+  return 0;
+}
