@@ -1,5 +1,6 @@
 // Test projects by concept: `core` (pure core and converter, in Node), `api` (the Worker in workerd, real KV),
 // `site` (built pages in real Chromium). `npm test` runs them all.
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -11,6 +12,29 @@ export default defineConfig({
           include: ['test/core/**/*.test.ts'],
           environment: 'node',
           testTimeout: 180_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        // The Worker (wrangler.toml: main, KV, static assets, CompiledWasm rule) running in workerd via Miniflare.
+        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' } })],
+        test: {
+          name: 'api',
+          include: ['test/api/**/*.test.ts'],
+          globalSetup: ['test/api/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
+        // The built site served by `wrangler dev` (started by the setup), driven in Debian's Chromium.
+        test: {
+          name: 'site',
+          include: ['test/site/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/site/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
           hookTimeout: 300_000,
         },
       },

@@ -1,0 +1,56 @@
+// Copies the installed models (models/build/<id>/: manifest.json, *.onnx graphs, weights) into the built site
+// under dist/model-files/, so the Worker reads them through its ASSETS binding and they never enter the Worker bundle.
+// Writes dist/model-files/index.json = { models: InstalledModel[], parts: { "<id>/<file>": [part paths] } }.
+// Workers static assets allow at most 25 MiB per file: larger files are split into 20 MiB parts that the Worker
+// joins (functions/worker/models.ts). Usage: node site/scripts/copy-models.mjs [modelsBuildDir] [siteDistDir]
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const buildDir = resolve(process.argv[2] ?? join(root, 'models/build'));
+const distDir = resolve(process.argv[3] ?? join(root, 'site/dist'));
+const PART_BYTES = 20 * 1024 * 1024;
+const LIMIT_BYTES = 25 * 1024 * 1024;
+
+const out = join(distDir, 'model-files');
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+const models = [];
+const parts = {};
+let copied = 0;
+for (const id of existsSync(buildDir) ? readdirSync(buildDir).sort() : []) {
+  const manifestPath = join(buildDir, id, 'manifest.json');
+  if (!existsSync(manifestPath)) continue;
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  models.push(manifest);
+  mkdirSync(join(out, id), { recursive: true });
+  for (const file of readdirSync(join(buildDir, id))) {
+    const from = join(buildDir, id, file);
+    if (!statSync(from).isFile()) continue;
+    const size = statSync(from).size;
+    copied += size;
+    if (size <= LIMIT_BYTES) {
+      copyFileSync(from, join(out, id, file));
+      continue;
+    }
+    const names = [];
+    const fd = openSync(from, 'r');
+    try {
+      for (let offset = 0, i = 0; offset < size; offset += PART_BYTES, i++) {
+        const length = Math.min(PART_BYTES, size - offset);
+        const buf = Buffer.alloc(length);
+        readSync(fd, buf, 0, length, offset);
+        const name = `${file}.part${i}`;
+        writeFileSync(join(out, id, name), buf);
+        names.push(`${id}/${name}`);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    parts[`${id}/${file}`] = names;
+  }
+}
+writeFileSync(join(out, 'index.json'), JSON.stringify({ models, parts }));
+console.log(`copy-models: ${models.length} model(s), ${(copied / 1024 / 1024).toFixed(1)} MiB into ${out}${Object.keys(parts).length ? `; split: ${Object.keys(parts).join(', ')}` : ''}`);

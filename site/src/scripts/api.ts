@@ -1,0 +1,148 @@
+/**
+ * The browser side of the HTTP API (../shared/docs/contract.md): typed fetches, the error JSON turned into a
+ * message a person can act on, and the upload with progress (XMLHttpRequest: upload bytes, then the NDJSON
+ * progress events of `POST /api/records?stream=1`).
+ */
+
+export interface ApiError {
+  status: number;
+  code: string;
+  message: string;
+}
+
+export interface ModelInfo {
+  id: string;
+  title: string;
+  description: string;
+  citation: string;
+  licence: string;
+  source?: string;
+  status: 'available' | 'unavailable';
+  reason?: string;
+  available: boolean;
+  classes: string[];
+  thresholds: number[];
+  input: { samplingRateHz: number; samples: number; leads: string[] };
+  methods: string[];
+  defaultIgSteps: number;
+  parameters?: number;
+  weights?: { published: boolean; sha256: string };
+}
+
+export interface ModelsResponse {
+  models: ModelInfo[];
+  defaultModel: string | null;
+  defaultMethod: string;
+}
+
+export interface Created {
+  id: string;
+  url: string;
+  deleteToken: string;
+  expiresAt: string | null;
+}
+
+export class ApiFailure extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(e: ApiError) {
+    super(e.message);
+    this.status = e.status;
+    this.code = e.code;
+  }
+}
+
+/** Reads `{"error": {"code", "message"}}` from a failed response, or describes the failure without it. */
+export async function readApiError(response: Response): Promise<ApiError> {
+  const text = await response.text().catch(() => '');
+  return parseApiError(response.status, text);
+}
+
+export function parseApiError(status: number, text: string): ApiError {
+  try {
+    const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    if (body.error?.code) return { status, code: body.error.code, message: body.error.message ?? body.error.code };
+  } catch {
+    // not JSON: fall through
+  }
+  if (status === 0) return { status, code: 'network', message: 'The server could not be reached; check your connection and try again.' };
+  return { status, code: `http_${status}`, message: `The server answered ${status}; try again later.` };
+}
+
+async function getJson<T>(path: string): Promise<T> {
+  const response = await fetch(path, { headers: { accept: 'application/json' } });
+  if (!response.ok) throw new ApiFailure(await readApiError(response));
+  return (await response.json()) as T;
+}
+
+export function fetchModels(): Promise<ModelsResponse> {
+  return getJson<ModelsResponse>('/api/models');
+}
+
+/** The result JSON as text (kept verbatim for the JSON download) and parsed. */
+export async function fetchResult(id: string): Promise<{ text: string; result: unknown; expires: string | null }> {
+  const response = await fetch(`/api/records/${encodeURIComponent(id)}`, { headers: { accept: 'application/json' } });
+  if (!response.ok) throw new ApiFailure(await readApiError(response));
+  const text = await response.text();
+  return { text, result: JSON.parse(text), expires: response.headers.get('leadlight-expires') };
+}
+
+export async function deleteResult(id: string, token: string): Promise<void> {
+  const response = await fetch(`/api/records/${encodeURIComponent(id)}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+  if (response.status !== 204) throw new ApiFailure(await readApiError(response));
+}
+
+export type UploadEvent =
+  | { type: 'uploading'; loaded: number; total: number }
+  | { type: 'progress'; stage: string; done?: number; total?: number };
+
+/**
+ * Uploads the form to `POST /api/records?stream=1`, reporting upload bytes and the server's stages; resolves
+ * with the 201 body or rejects with an ApiFailure carrying the API's error code and message.
+ */
+export function uploadRecord(form: FormData, onEvent: (e: UploadEvent) => void): Promise<Created> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    let consumed = 0;
+    let settled = false;
+    const finish = (f: () => void) => {
+      if (!settled) {
+        settled = true;
+        f();
+      }
+    };
+    const consume = () => {
+      if (xhr.status !== 200) return;
+      const text = xhr.responseText;
+      let newline = text.indexOf('\n', consumed);
+      while (newline >= 0) {
+        const line = text.slice(consumed, newline).trim();
+        consumed = newline + 1;
+        newline = text.indexOf('\n', consumed);
+        if (!line) continue;
+        let event: { type?: string; status?: number; body?: Created; error?: { code: string; message: string }; stage?: string; done?: number; total?: number };
+        try {
+          event = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (event.type === 'progress' && event.stage) onEvent({ type: 'progress', stage: event.stage, done: event.done, total: event.total });
+        else if (event.type === 'result' && event.body) finish(() => resolve(event.body as Created));
+        else if (event.type === 'error' && event.error) finish(() => reject(new ApiFailure({ status: event.status ?? 400, ...event.error! })));
+      }
+    };
+    xhr.open('POST', '/api/records?stream=1');
+    xhr.upload.onprogress = (e) => onEvent({ type: 'uploading', loaded: e.loaded, total: e.lengthComputable ? e.total : 0 });
+    xhr.onprogress = consume;
+    xhr.onload = () => {
+      if (xhr.status !== 200) {
+        finish(() => reject(new ApiFailure(parseApiError(xhr.status, xhr.responseText))));
+        return;
+      }
+      consume();
+      finish(() => reject(new ApiFailure({ status: 502, code: 'incomplete', message: 'The analysis stopped without a result; try again.' })));
+    };
+    xhr.onerror = () => finish(() => reject(new ApiFailure(parseApiError(0, ''))));
+    xhr.send(form);
+  });
+}

@@ -1,0 +1,284 @@
+/**
+ * The report page (`/r/{id}` or `/report/?id=`): loads the result JSON from GET /api/records/{id} and shows it —
+ * prediction vs thresholds, the ECG coloured by relevance, relevance per lead, average beats, model/method/window/
+ * completeness/warnings — with downloads (JSON as stored, CSV of relevance per sample and lead, PNG of the plot),
+ * copy link, print and delete (token from localStorage). It displays what the API computed; it computes nothing.
+ */
+import { decodeFloat32, type EncodedArray, type Result } from '../../../functions/core/result.ts';
+import { ApiFailure, deleteResult, fetchResult } from './api.ts';
+import { drawLegend } from './colours.ts';
+import { type EcgPlotData, type Layout, type Normalisation, drawBeat, drawEcg } from './ecg-plot.ts';
+import { forgetResult, tokenFor } from './tokens.ts';
+
+function $(id: string): HTMLElement {
+  return document.getElementById(id)!;
+}
+
+/** The result id from `/r/{id}` or `?id=`. */
+export function resultIdFromLocation(loc: Location = location): string | null {
+  const m = /^\/r\/([A-Za-z0-9_-]+)\/?$/u.exec(loc.pathname);
+  if (m) return m[1];
+  return new URLSearchParams(loc.search).get('id');
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, attrs: Record<string, string> = {}): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+function fmt(v: number, digits = 4): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5)) return v.toExponential(3);
+  return v.toFixed(digits);
+}
+
+function download(name: string, type: string, data: BlobPart): void {
+  const url = URL.createObjectURL(new Blob([data], { type }));
+  const a = el('a', '', { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** The model-input signal stored with the result ([samples, 12] mV), when the result carries it. */
+function signalOf(result: Result): Float32Array | null {
+  const input = result.input as Record<string, unknown>;
+  const encoded = (input.signalMv ?? input.signal) as EncodedArray | undefined;
+  if (!encoded || typeof encoded !== 'object' || typeof encoded.data !== 'string') return null;
+  try {
+    return decodeFloat32(encoded);
+  } catch {
+    return null;
+  }
+}
+
+/** CSV of relevance per sample and lead (and the plotted signal when present), one row per model-input sample. */
+export function relevanceCsv(result: Result, relevance: Float32Array, signal: Float32Array | null): string {
+  const leads = result.record.leads;
+  const fs = result.input.samplingRateHz;
+  const n = leads.length;
+  const header = ['time_s', ...leads.map((l) => `relevance_${l}`), ...(signal ? leads.map((l) => `signal_${l}_mV`) : [])];
+  const lines = [header.join(',')];
+  for (let s = 0; s < result.input.samples; s++) {
+    const row = [(result.input.startS + s / fs).toFixed(6)];
+    for (let k = 0; k < n; k++) row.push(String(relevance[s * n + k]));
+    if (signal) for (let k = 0; k < n; k++) row.push(String(signal[s * n + k]));
+    lines.push(row.join(','));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function initReportPage(): void {
+  const id = resultIdFromLocation();
+  const fail = (message: string, code?: string) => {
+    $('loading').hidden = true;
+    const box = $('report-error');
+    box.replaceChildren(el('strong', 'The report cannot be shown. '), el('span', message));
+    if (code) box.append(' ', el('code', code));
+    box.append(el('p', '', {}));
+    const back = el('a', 'Upload an ECG', { href: '/' });
+    box.lastElementChild!.append(back);
+    box.hidden = false;
+  };
+  if (!id) {
+    fail('The address has no report id; open a report from its link.', 'request_invalid');
+    return;
+  }
+  fetchResult(id)
+    .then(({ text, result, expires }) => {
+      render(id, text, result as Result);
+      if (expires) $('expiry-note').textContent = expires === 'never' ? 'Kept until deleted.' : `Kept until ${new Date(expires).toLocaleString()}, then deleted automatically.`;
+    })
+    .catch((e: unknown) => (e instanceof ApiFailure ? fail(e.message, e.code) : fail('The report could not be read; reload the page.')));
+}
+
+function render(id: string, text: string, result: Result): void {
+  document.title = `${result.record.name} · ${result.attribution.class} · Leadlight`;
+  $('record-name').textContent = result.record.name;
+  const relevance = decodeFloat32(result.attribution.relevance);
+  const signal = signalOf(result);
+  const leads = result.record.leads;
+  const fs = result.input.samplingRateHz;
+
+  // Prediction vs thresholds.
+  const tbody = $('probabilities').querySelector('tbody')!;
+  const positive = new Set(result.prediction.positive);
+  result.model.classes.forEach((c, i) => {
+    const p = result.prediction.probabilities[c];
+    const t = result.model.thresholds[i];
+    const tr = el('tr', undefined, { 'data-class': c, 'data-probability': String(p) });
+    const name = el('th', c, { scope: 'row' });
+    if (positive.has(c)) name.className = 'positive';
+    if (c === result.attribution.class) name.append(' ', el('span', 'explained', { class: 'chip' }));
+    const bar = el('div', undefined, { class: 'bar', role: 'img', 'aria-label': `${c}: probability ${fmt(p, 3)}, threshold ${fmt(t, 3)}` });
+    const fill = el('span');
+    fill.style.left = '0';
+    fill.style.width = `${Math.max(0, Math.min(1, p)) * 100}%`;
+    fill.style.background = p >= t ? 'var(--pos)' : '#90a4ae';
+    const mark = el('i');
+    mark.style.left = `calc(${Math.max(0, Math.min(1, t)) * 100}% - 1px)`;
+    bar.append(fill, mark);
+    tr.append(name, el('td', fmt(p), { class: 'num' }), el('td', fmt(t, 3), { class: 'num' }), el('td'));
+    tr.lastElementChild!.append(bar);
+    tbody.append(tr);
+  });
+  $('positive-summary').textContent = result.prediction.positive.length
+    ? `Positive (probability ≥ threshold): ${result.prediction.positive.join(', ')}.`
+    : 'No class reaches its threshold.';
+
+  // Facts.
+  const a = result.attribution;
+  const relativeError = (a.completeness as Record<string, unknown>).relativeError;
+  const modelInfo = result.model as Record<string, unknown>;
+  const weights = modelInfo.weights as { published?: boolean } | null | undefined;
+  const facts: [string, string][] = [
+    ['Model', `${result.model.id}${modelInfo.title ? ` — ${modelInfo.title}` : ''}${weights && weights.published === false ? ' (weights differ from the published file)' : ''}`],
+    ['Method', `${a.method}${a.steps ? `, ${a.steps} steps${(a as Record<string, unknown>).rule ? ` (${(a as Record<string, unknown>).rule} rule)` : ''}` : ''}, baseline ${a.baseline}`],
+    ['Explained class', `${a.class} (target: ${a.target})`],
+    ['Window', `${fmt(result.input.startS, 2)}–${fmt(result.input.startS + result.input.samples / fs, 2)} s of the recording, ${result.input.samples} samples at ${fs} Hz`],
+    ['Recording', `${result.record.format}, ${result.record.samplingRateHz} Hz, ${fmt(result.record.durationS, 2)} s`],
+    ['Completeness', `Σ relevance ${fmt(a.completeness.sum)} vs f(x) − f(baseline) ${fmt(a.completeness.expected)}${typeof relativeError === 'number' ? ` (relative error ${(relativeError * 100).toFixed(1)} %)` : ''}`],
+    ['Heart rate', result.analysis.beats.heartRateBpm === null ? 'not determined' : `${result.analysis.beats.heartRateBpm.toFixed(0)} bpm (${result.analysis.beats.rPeaksS.length} R-peaks)`],
+  ];
+  const timings = Object.entries(result.timingsMs);
+  if (timings.length) facts.push(['Timings', timings.map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ')]);
+  const label = (result as Record<string, unknown>).label ?? (result.record as Record<string, unknown>).label;
+  if (typeof label === 'string' && label) facts.push(['Ground truth', label]);
+  $('facts').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', k), el('dd', v)]));
+  for (const node of document.querySelectorAll('[data-explained-class]')) node.textContent = a.class;
+
+  // ECG plot.
+  const signalSamples = (result.input as Record<string, unknown>).signalSamples;
+  const recordedSamples = typeof signalSamples === "number" ? signalSamples : Math.max(0, Math.min(result.input.samples, Math.round((result.record.durationS - result.input.startS) * fs)));
+  const plotData: EcgPlotData | null = signal
+    ? { samplingRateHz: fs, samples: result.input.samples, leads, signalMv: signal, relevance, recordedSamples }
+    : null;
+  const canvas = $('ecg') as HTMLCanvasElement;
+  const redraw = () => {
+    if (!plotData) return;
+    const layout = (document.querySelector<HTMLInputElement>('input[name="layout"]:checked')?.value ?? 'rows') as Layout;
+    const normalisation = (document.querySelector<HTMLInputElement>('input[name="norm"]:checked')?.value ?? 'ecg') as Normalisation;
+    drawEcg(canvas, plotData, { layout, normalisation, fitWidthPx: (canvas.parentElement?.clientWidth ?? 1000) - 2 });
+    let maxAbs = 0;
+    for (const v of relevance) maxAbs = Math.max(maxAbs, Math.abs(v));
+    const padded = plotData.samples - plotData.recordedSamples;
+    $('legend-note').textContent =
+      (normalisation === 'ecg' ? `Scaled by the largest |relevance| of the ECG (${fmt(maxAbs)}).` : 'Each lead scaled by its own largest |relevance|.') +
+      (padded > 0 ? ` The last ${fmt(padded / fs, 2)} s of the model window are zero padding (shaded; only its first second is drawn).` : '');
+  };
+  drawLegend($('legend') as HTMLCanvasElement);
+  if (plotData) {
+    for (const input of document.querySelectorAll<HTMLInputElement>('input[name="layout"], input[name="norm"]')) input.addEventListener('change', redraw);
+    redraw();
+  } else {
+    canvas.hidden = true;
+    const note = $('no-signal');
+    note.textContent = 'This result does not carry the model-input signal, so the ECG cannot be drawn; the relevance values are in the CSV download.';
+    note.hidden = false;
+  }
+
+  // Relevance per lead.
+  $('mean-relevance').textContent = fmt(result.analysis.meanRelevance);
+  const leadValues = leads.map((l) => result.analysis.leadRelevance[l]);
+  const leadMax = Math.max(...leadValues.map(Math.abs)) || 1;
+  $('lead-relevance').querySelector('tbody')!.replaceChildren(
+    ...leads.map((l, k) => {
+      const v = leadValues[k];
+      const tr = el('tr', undefined, { 'data-lead': l });
+      const bar = el('div', undefined, { class: 'bar', role: 'img', 'aria-label': `${l}: ${fmt(v)}` });
+      const fill = el('span');
+      const w = (Math.abs(v) / leadMax) * 50;
+      fill.style.left = v >= 0 ? '50%' : `${50 - w}%`;
+      fill.style.width = `${w}%`;
+      fill.style.background = v >= 0 ? 'var(--pos)' : 'var(--neg)';
+      const zero = el('i');
+      zero.style.left = 'calc(50% - 1px)';
+      bar.append(fill, zero);
+      tr.append(el('th', l, { scope: 'row' }), el('td', fmt(v), { class: 'num' }), el('td'));
+      tr.lastElementChild!.append(bar);
+      return tr;
+    }),
+  );
+
+  // Average beats.
+  const beat = result.analysis.beats.averageBeat;
+  if (beat && beat.timeS.length > 1) {
+    $('beats-section').hidden = false;
+    $('beats-note').textContent = `Mean of ${beat.beats} beats (${beat.alignment}), signal coloured by mean relevance scaled by the largest |value| over the 12 leads.`;
+    let relMax = 0;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const l of leads) {
+      for (const v of beat.relevance[l] ?? []) relMax = Math.max(relMax, Math.abs(v));
+      for (const v of beat.signalMv[l] ?? []) {
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
+    }
+    $('beats').replaceChildren(
+      ...leads
+        .filter((l) => beat.signalMv[l] && beat.relevance[l])
+        .map((l) => {
+          const fig = el('figure');
+          const c = el('canvas', undefined, { role: 'img', 'aria-label': `Average beat of lead ${l}` });
+          drawBeat(c, beat.timeS, beat.signalMv[l], beat.relevance[l], relMax > 0 ? 1 / relMax : 0, [lo, hi]);
+          fig.append(c, el('figcaption', l));
+          return fig;
+        }),
+    );
+  }
+
+  // Warnings.
+  const modelWarnings = Array.isArray(modelInfo.warnings) ? (modelInfo.warnings as { code: string; message: string }[]) : [];
+  const warnings = [...result.record.warnings, ...modelWarnings];
+  if (warnings.length) {
+    $('warnings-section').hidden = false;
+    $('warnings').replaceChildren(...warnings.map((w) => el('li', `${w.message} (${w.code})`)));
+  }
+
+  const status = $('action-status');
+  const shareUrl = `${location.origin}/r/${id}`;
+  $('copy-link').addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(shareUrl);
+      status.textContent = 'Link copied.';
+    } catch {
+      status.textContent = shareUrl;
+    }
+  });
+  const base = `leadlight-${result.record.name}-${a.class}`.replace(/[^A-Za-z0-9._-]+/gu, '_');
+  $('download-json').addEventListener('click', () => download(`${base}.json`, 'application/json', text));
+  $('download-csv').addEventListener('click', () => download(`${base}.csv`, 'text/csv', relevanceCsv(result, relevance, signal)));
+  const pngButton = $('download-png') as HTMLButtonElement;
+  pngButton.disabled = !plotData;
+  pngButton.addEventListener('click', () => canvas.toBlob((blob) => blob && download(`${base}.png`, 'image/png', blob), 'image/png'));
+  $('print').addEventListener('click', () => window.print());
+  const deleteButton = $('delete') as HTMLButtonElement;
+  const token = tokenFor(id);
+  if (!token) {
+    deleteButton.disabled = true;
+    deleteButton.title = 'Only the browser that uploaded this ECG has its delete token.';
+  }
+  deleteButton.addEventListener('click', async () => {
+    if (!token || !confirm('Delete this report for everyone who has the link? This cannot be undone.')) return;
+    deleteButton.disabled = true;
+    try {
+      await deleteResult(id, token);
+      forgetResult(id);
+      $('report').hidden = true;
+      const box = $('report-error');
+      box.replaceChildren(el('strong', 'Report deleted. '), el('span', 'The link no longer works. '));
+      box.append(el('a', 'Upload another ECG', { href: '/' }));
+      box.hidden = false;
+    } catch (e) {
+      deleteButton.disabled = false;
+      status.textContent = e instanceof ApiFailure ? `${e.message} (${e.code})` : 'Deleting failed; try again.';
+    }
+  });
+
+  $('loading').hidden = true;
+  $('report').hidden = false;
+}
