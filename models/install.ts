@@ -20,7 +20,7 @@ import type { InstalledModel, ModelManifest, ModelSource } from '../functions/co
 import { INSTALLED_GRAPH_KINDS, defaultRepoRoot, listSourceManifests, loadSourceManifest } from './convert/manifests.ts';
 
 /** Bumped whenever the converter's output changes, so cached builds are regenerated. */
-export const CONVERTER_VERSION = '2';
+export const CONVERTER_VERSION = '4';
 
 export { loadSourceManifest, listSourceManifests, defaultRepoRoot };
 
@@ -162,7 +162,7 @@ function readBuilt(dir: string): InstalledModelRecord | undefined {
 
 function buildIsComplete(dir: string, built: InstalledModelRecord | undefined): built is InstalledModelRecord {
   if (!built || built.status !== 'available' || built.converterVersion !== CONVERTER_VERSION || !built.weightsFile) return false;
-  const files = [built.weightsFile, ...Object.values(built.graphs)];
+  const files = [built.weightsFile, ...Object.values(built.weightsFiles ?? {}), ...Object.values(built.graphs)];
   if (INSTALLED_GRAPH_KINDS.some((k) => !built.graphs[k])) return false;
   return files.every((f) => typeof f === 'string' && existsSync(join(dir, f)));
 }
@@ -197,6 +197,7 @@ async function convertInto(m: ModelManifest, buildDir: string, h5Path: string, h
       graphs: result.graphs,
       weightsFile: result.weightsFile,
       weightsBytes: result.weightsBytes,
+      weightsFiles: result.weightsFiles,
       converted: { fromFile, sha256: hashes.sha256, sizeBytes: hashes.sizeBytes, published, at: new Date().toISOString() },
       parameters: result.parameters,
       converterVersion: CONVERTER_VERSION,

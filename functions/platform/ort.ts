@@ -109,12 +109,13 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
       });
-      return new QueuedSession(session as unknown as OrtSession, ortNode as unknown as Ort);
+      return new QueuedSession(session as unknown as OrtSession, ortNode as unknown as Ort, false);
     }
     const ort = await loadOrtWeb(options.wasmBinary);
+    const weightsFile = model.weightsFiles?.[graph] ?? model.weightsFile;
     const [graphBytes, weights] = await Promise.all([
       options.loadFile(`${model.id}/${file}`),
-      model.weightsFile ? options.loadFile(`${model.id}/${model.weightsFile}`) : Promise.resolve(undefined),
+      weightsFile ? options.loadFile(`${model.id}/${weightsFile}`) : Promise.resolve(undefined),
     ]);
     const session = await ort.InferenceSession.create(graphBytes, {
       executionProviders: ['wasm'],
@@ -124,9 +125,9 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
       // Folding the derived kernels (flipped, rearranged, BN-folded) at load multiplies the WASM memory (Ribeiro:
       // 172 MB instead of 40 MB at load); computing them per run costs a few per cent and keeps the isolate small.
       extra: { optimization: { disable_specified_optimizers: 'ConstantFolding' } },
-      ...(weights && model.weightsFile ? { externalData: [{ path: model.weightsFile, data: weights }] } : {}),
+      ...(weights && weightsFile ? { externalData: [{ path: weightsFile, data: weights }] } : {}),
     });
-    return new QueuedSession(session, ort);
+    return new QueuedSession(session, ort, true);
   }
 
   return {
@@ -159,18 +160,30 @@ function loadOrtNode(): Promise<typeof import('onnxruntime-node')> {
   return nodeInit as Promise<typeof import('onnxruntime-node')>;
 }
 
-/** One ORT session whose runs are queued, returning plain Float32Array tensors. */
+/** Lets the host's event loop run (I/O, streamed progress, the test runner's connection) between WASM runs. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * One ORT session whose runs are queued, returning plain Float32Array tensors. onnxruntime-web computes
+ * synchronously on the calling thread, so WASM runs first yield a macrotask: without it a long attribution starves
+ * workerd's event loop (progress events arrive only at the end; connections time out).
+ */
 class QueuedSession implements GraphSession {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly session: OrtSession;
   private readonly ort: Ort;
-  constructor(session: OrtSession, ort: Ort) {
+  private readonly yields: boolean;
+  constructor(session: OrtSession, ort: Ort, yields: boolean) {
     this.session = session;
     this.ort = ort;
+    this.yields = yields;
   }
 
   run(feeds: Record<string, TensorF32>, outputs?: string[]): Promise<Record<string, TensorF32>> {
     const next = this.queue.then(async () => {
+      if (this.yields) await yieldToEventLoop();
       const ortFeeds: Record<string, OrtWebModule.Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new this.ort.Tensor('float32', t.data, t.dims);
       const results = outputs ? await this.session.run(ortFeeds, outputs) : await this.session.run(ortFeeds);

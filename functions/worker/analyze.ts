@@ -14,32 +14,8 @@ import { loadModelFile, loadModelsIndex } from './models.ts';
 
 let runtime: ModelRuntime | undefined;
 
-/** Lets workerd's event loop run (and flush streamed progress) before the next synchronous WASM inference. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
-/**
- * The ORT runtime, with a macrotask yield before every graph run: ORT's WASM inference is synchronous CPU work
- * behind a promise, so without it the NDJSON progress events would all reach the client at the very end.
- */
 function runtimeFor(env: Env): ModelRuntime {
-  if (!runtime) {
-    const ort = createOrtRuntime({ backend: 'wasm', wasmBinary: ortWasm, loadFile: (path) => loadModelFile(env.ASSETS, path) });
-    runtime = {
-      backend: ort.backend,
-      async session(model, graph) {
-        const session = await ort.session(model, graph);
-        return {
-          async run(feeds, outputs) {
-            await yieldToEventLoop();
-            return session.run(feeds, outputs);
-          },
-        };
-      },
-      release: (modelId) => ort.release(modelId),
-    };
-  }
+  runtime ??= createOrtRuntime({ backend: 'wasm', wasmBinary: ortWasm, loadFile: (path) => loadModelFile(env.ASSETS, path) });
   return runtime;
 }
 

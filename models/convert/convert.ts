@@ -16,6 +16,9 @@ import { INSTALLED_GRAPH_KINDS, loadSourceManifest } from './manifests.ts';
 import { emitLrp, LRP_GRAPH_KINDS } from './lrp.ts';
 
 export const WEIGHTS_FILE = 'weights.bin';
+/** The LRP graphs need the unfolded kernels and BatchNormalization statistics: they get their own weights file, so a
+ * session of the classifier or gradient graph mounts only the weights it uses. */
+export const LRP_WEIGHTS_FILE = 'weights-lrp.bin';
 /** Every graph kind the converter builds (the graph contract's kinds). */
 export const ALL_GRAPH_KINDS: GraphKind[] = INSTALLED_GRAPH_KINDS;
 
@@ -32,6 +35,8 @@ export interface ConvertResult {
   graphs: Partial<Record<GraphKind, string>>;
   weightsFile: string;
   weightsBytes: number;
+  /** The weights file each graph references (classifier and gradient: weightsFile; LRP graphs: LRP_WEIGHTS_FILE). */
+  weightsFiles: Partial<Record<GraphKind, string>>;
   /** Parameters of the Keras model (all weights in the file, including BatchNormalization statistics). */
   parameters: number;
   /** Bytes of each graph file. */
@@ -55,11 +60,20 @@ function checkAgainstManifest(ir: IrGraph, manifest: ConvertOptions['manifest'])
  * Builds the ONNX bytes of the requested graphs and the shared weights file, without touching the disk.
  * `irUnfolded` (BatchNormalization kept as a layer) is needed for the LRP graphs.
  */
-export function buildGraphs(ir: IrGraph, kinds: GraphKind[], modelId = 'model', irUnfolded?: IrGraph): { files: Map<GraphKind, Uint8Array>; weights: Uint8Array } {
+export function buildGraphs(
+  ir: IrGraph,
+  kinds: GraphKind[],
+  modelId = 'model',
+  irUnfolded?: IrGraph,
+): { files: Map<GraphKind, Uint8Array>; weights: Uint8Array; lrpWeights?: Uint8Array; weightsFiles: Partial<Record<GraphKind, string>> } {
   const store = new WeightStore();
+  const lrpStore = new WeightStore();
   const builders = new Map<GraphKind, GraphBuilder>();
+  const weightsFiles: Partial<Record<GraphKind, string>> = {};
   for (const kind of kinds) {
-    const g = new GraphBuilder(`${modelId}-${kind}`, store);
+    const isLrp = LRP_GRAPH_KINDS.includes(kind);
+    weightsFiles[kind] = isLrp ? LRP_WEIGHTS_FILE : WEIGHTS_FILE;
+    const g = new GraphBuilder(`${modelId}-${kind}`, isLrp ? lrpStore : store);
     if (kind === 'classifier') emitClassifier(g, ir);
     else if (kind === 'gradient') emitGradient(g, ir);
     else if (LRP_GRAPH_KINDS.includes(kind) && irUnfolded) emitLrp(g, irUnfolded, kind);
@@ -67,9 +81,10 @@ export function buildGraphs(ir: IrGraph, kinds: GraphKind[], modelId = 'model', 
     builders.set(kind, g);
   }
   const weights = store.layout();
+  const lrpWeights = lrpStore.tensors.size > 0 ? lrpStore.layout() : undefined;
   const files = new Map<GraphKind, Uint8Array>();
-  for (const [kind, g] of builders) files.set(kind, g.toBytes(WEIGHTS_FILE, { 'leadlight.model': modelId, 'leadlight.graph': kind }));
-  return { files, weights };
+  for (const [kind, g] of builders) files.set(kind, g.toBytes(weightsFiles[kind]!, { 'leadlight.model': modelId, 'leadlight.graph': kind }));
+  return { files, weights, ...(lrpWeights ? { lrpWeights } : {}), weightsFiles };
 }
 
 /**
@@ -83,7 +98,7 @@ export async function convertKerasModel(options: ConvertOptions): Promise<Conver
   const ir = buildIr(model, length);
   checkAgainstManifest(ir, options.manifest);
   const irUnfolded = kinds.some((k) => LRP_GRAPH_KINDS.includes(k)) ? buildIr(model, { ...length, foldBatchNorm: false }) : undefined;
-  const { files, weights } = buildGraphs(ir, kinds, options.manifest?.id, irUnfolded);
+  const { files, weights, lrpWeights, weightsFiles } = buildGraphs(ir, kinds, options.manifest?.id, irUnfolded);
   mkdirSync(options.outDir, { recursive: true });
   const writeAtomic = (name: string, bytes: Uint8Array) => {
     const tmp = join(options.outDir, `.${name}.tmp`);
@@ -91,6 +106,7 @@ export async function convertKerasModel(options: ConvertOptions): Promise<Conver
     renameSync(tmp, join(options.outDir, name));
   };
   writeAtomic(WEIGHTS_FILE, weights);
+  if (lrpWeights) writeAtomic(LRP_WEIGHTS_FILE, lrpWeights);
   const graphs: Partial<Record<GraphKind, string>> = {};
   const graphBytes: Partial<Record<GraphKind, number>> = {};
   for (const [kind, bytes] of files) {
@@ -103,6 +119,7 @@ export async function convertKerasModel(options: ConvertOptions): Promise<Conver
     graphs,
     weightsFile: WEIGHTS_FILE,
     weightsBytes: weights.length,
+    weightsFiles,
     parameters: ir.parameters,
     graphBytes,
     inputShape: { samples: ir.inputShape.length, leads: ir.inputShape.channels },

@@ -24,12 +24,18 @@ function dimsOfShape(s: IrShape): number[] {
   return s.kind === 'seq' ? [s.channels, 1] : [s.features];
 }
 
-/** The ONNX name of a convolution's kernel [Cout, Cin, K], with a folded BatchNormalization scale applied in-graph. */
+/**
+ * The ONNX name of a convolution's kernel [Cout, Cin, K]. A folded BatchNormalization scale is applied here, at
+ * conversion (W·scale[o] in float32, the product onnxruntime would compute), and the folded kernel is stored instead
+ * of the raw one: deriving it in-graph would hold a second copy of every kernel in the Worker's memory.
+ */
 export function convWeight(g: GraphBuilder, op: Extract<IrOp, { op: 'conv' }>): string {
-  const raw = g.weight(`${op.layer}/W`, op.weight, [op.cout, op.cin, op.kernel]);
   const fold = op.fold;
-  if (!fold) return raw;
-  return g.derive(`${raw}*${fold.layer}`, () => g.op('Mul', [raw, g.weight(`${fold.layer}/scale_oik`, fold.scale, [op.cout, 1, 1])]));
+  if (!fold) return g.weight(`${op.layer}/W`, op.weight, [op.cout, op.cin, op.kernel]);
+  const perOut = op.cin * op.kernel;
+  const folded = new Float32Array(op.weight.length);
+  for (let i = 0; i < folded.length; i++) folded[i] = Math.fround(op.weight[i]! * fold.scale[Math.floor(i / perOut)]!);
+  return g.weight(`${op.layer}/W*${fold.layer}`, folded, [op.cout, op.cin, op.kernel]);
 }
 
 /** The ONNX name of a convolution's bias (folded: b·scale + shift, computed here), or undefined. */
@@ -117,19 +123,29 @@ export function emitClassifier(g: GraphBuilder, ir: IrGraph): void {
 export type ConvGeometry = Pick<Extract<IrOp, { op: 'conv' }>, 'cin' | 'cout' | 'kernel' | 'stride' | 'padLeft' | 'padRight'>;
 
 /**
+ * `w` made to depend on the output gradient `dy` (w + 0·Σdy), so onnxruntime derives the backward kernel just
+ * before the layer's backward convolution and frees it after, instead of deriving every layer's kernel at the start
+ * of the run and holding them all (for the Ribeiro network that held a second copy of all weights, ~26 MB, in the
+ * Worker's memory). The extra work is one reduction of `dy` and one pass over the kernel.
+ */
+function kernelWhenNeeded(g: GraphBuilder, w: string, dy: string): string {
+  const zero = g.op('Mul', [g.op('ReduceSum', [dy], { keepdims: 0 }), g.float('const/zero', 0)]);
+  return g.op('Add', [w, zero]);
+}
+
+/**
  * Wᵀ·dy: the input gradient of a convolution with kernel `w` ([Cout, Cin, K], an ONNX tensor name) for output
  * gradient `dy`. Stride 1: a Conv with the transposed, time-flipped kernel and pads (k-1-left, k-1-right);
- * strided: the polyphase Conv below. The rearranged kernels are derived in-graph from `w` (constant-folded).
+ * strided: the polyphase Conv below. The rearranged kernels are derived in-graph from `w` when needed.
  */
 export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, dy: string, inLen: number, outLen: number): string {
   const k = op.kernel;
+  const wNow = kernelWhenNeeded(g, w, dy);
   if (op.stride === 1 && op.padLeft <= k - 1 && op.padRight <= k - 1) {
-    const wf = g.derive(`${w}/flipT`, () =>
-      g.op('Gather', [g.op('Transpose', [w], { perm: [1, 0, 2] }), g.int64(`const/reverse_${k}`, Array.from({ length: k }, (_, i) => k - 1 - i))], { axis: 2 }),
-    );
+    const wf = g.op('Gather', [g.op('Transpose', [wNow], { perm: [1, 0, 2] }), g.int64(`const/reverse_${k}`, Array.from({ length: k }, (_, i) => k - 1 - i))], { axis: 2 });
     return g.op('Conv', [dy, wf], { kernel_shape: [k], strides: [1], pads: [k - 1 - op.padLeft, k - 1 - op.padRight], dilations: [1], group: 1 });
   }
-  return emitStridedConvInputGrad(g, op, w, dy, inLen, outLen);
+  return emitStridedConvInputGrad(g, op, wNow, dy, inLen, outLen);
 }
 
 /**
@@ -142,13 +158,11 @@ export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, 
 function emitStridedConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, dy: string, inLen: number, outLen: number): string {
   const { stride: s, kernel: k, cin, cout, padLeft } = op;
   const q = Math.ceil(k / s);
-  const phases = g.derive(`${w}/phases`, () => {
-    const padded = q * s === k ? w : g.op('Pad', [w, g.int64(`const/pad_k_${q * s - k}`, [0, 0, 0, 0, 0, q * s - k])]);
-    const split = g.op('Reshape', [padded, g.int64(`shape/oiqs_${cout}_${cin}_${q}_${s}`, [cout, cin, q, s])]);
-    const flipped = g.op('Gather', [split, g.int64(`const/reverse_${q}`, Array.from({ length: q }, (_, i) => q - 1 - i))], { axis: 2 });
-    const ordered = g.op('Transpose', [flipped], { perm: [3, 1, 0, 2] });
-    return g.op('Reshape', [ordered, g.int64(`shape/phases_kernel_${s * cin}_${cout}_${q}`, [s * cin, cout, q])]);
-  });
+  const padded = q * s === k ? w : g.op('Pad', [w, g.int64(`const/pad_k_${q * s - k}`, [0, 0, 0, 0, 0, q * s - k])]);
+  const split = g.op('Reshape', [padded, g.int64(`shape/oiqs_${cout}_${cin}_${q}_${s}`, [cout, cin, q, s])]);
+  const flipped = g.op('Gather', [split, g.int64(`const/reverse_${q}`, Array.from({ length: q }, (_, i) => q - 1 - i))], { axis: 2 });
+  const ordered = g.op('Transpose', [flipped], { perm: [3, 1, 0, 2] });
+  const phases = g.op('Reshape', [ordered, g.int64(`shape/phases_kernel_${s * cin}_${cout}_${q}`, [s * cin, cout, q])]);
   const m = Math.ceil((inLen + padLeft) / s);
   const padRight = Math.max(m - outLen, 0);
   let z = g.op('Conv', [dy, phases], { kernel_shape: [q], strides: [1], pads: [q - 1, padRight], dilations: [1], group: 1 });

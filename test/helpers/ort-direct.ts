@@ -3,12 +3,13 @@
  * (functions/platform/ort.ts): `node` = onnxruntime-node (native CPU, one thread), `wasm` = onnxruntime-web
  * (WASM, one thread, in Node). The graph's external data file lies beside it.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { InstalledModel } from '../../functions/core/model/manifest.ts';
 import type { TensorF32 } from '../../functions/core/model/runtime.ts';
 import { createOrtRuntime } from '../../functions/platform/ort.ts';
+import { decodeModel } from '../../models/convert/onnx-proto.ts';
 import { ortWasmBytes } from '../../functions/platform/node.ts';
 
 export type RuntimeName = 'node' | 'wasm';
@@ -20,14 +21,24 @@ export interface DirectSession {
   release(): Promise<void>;
 }
 
+/** The external-data file a graph references (the `location` of its first external initializer). */
+function externalFileOf(graphPath: string): string | undefined {
+  const graph = decodeModel(readFileSync(graphPath)).graph as { initializer?: { external_data?: { key: string; value: string }[] }[] };
+  for (const t of graph.initializer ?? []) {
+    const location = t.external_data?.find((e) => e.key === 'location');
+    if (location) return location.value;
+  }
+  return undefined;
+}
+
 /** Opens `graphPath` (its external data file lies beside it, named in the graph) in the given runtime. */
-export async function openSession(runtime: RuntimeName, graphPath: string, weightsFile = 'weights.bin'): Promise<DirectSession> {
+export async function openSession(runtime: RuntimeName, graphPath: string, weightsFile = externalFileOf(graphPath)): Promise<DirectSession> {
   const dir = dirname(graphPath);
   const model = {
     id: '.',
     status: 'available',
     graphs: { classifier: basename(graphPath) },
-    weightsFile: existsSync(join(dir, weightsFile)) ? weightsFile : undefined,
+    weightsFile: weightsFile && existsSync(join(dir, weightsFile)) ? weightsFile : undefined,
   } as unknown as InstalledModel;
   const ort = createOrtRuntime({
     backend: runtime === 'node' ? 'native' : 'wasm',

@@ -140,7 +140,11 @@ describe('uploading an ECG and reading its report', () => {
     const full = (await (await fetch(`${baseUrl}/api/records/${id}`)).json()) as {
       model: { id: string };
       attribution: { method: string };
-      analysis: { beats: { averageBeat: { signalMv: Record<string, number[]> } | null } };
+      analysis: {
+        beats: { averageBeat: { signalMv: Record<string, number[]> } | null };
+        criteria: { summary: string[]; findings: { criterion: string }[] };
+        waves: { relevanceByLead: Record<string, { qrs: number }> };
+      };
     };
     expect(facts).toContain(full.model.id);
     expect(facts).toContain(full.attribution.method);
@@ -148,6 +152,14 @@ describe('uploading an ECG and reading its report', () => {
     expect(facts).toContain('Completeness');
     const beats = await page.$$eval('#beats canvas', (cs) => cs.length);
     expect(beats).toBe(full.analysis.beats.averageBeat ? Object.keys(full.analysis.beats.averageBeat.signalMv).length : 0);
+
+    // The wave table and the plain-language comparison with the textbook criteria are the API's, verbatim.
+    expect(await page.isVisible('#waves-section')).toBe(true);
+    expect(await page.$$eval('#criteria-summary li', (li) => li.map((x) => x.textContent))).toEqual(full.analysis.criteria.summary);
+    const findings = await page.$$eval('#criteria-findings tbody tr td:first-child', (td) => td.map((x) => x.textContent));
+    expect(findings).toEqual(full.analysis.criteria.findings.map((f) => f.criterion));
+    const qrsV1 = await page.$eval('#wave-relevance tbody tr:nth-child(7) td:nth-child(3)', (td) => td.textContent);
+    expect(Number(qrsV1)).toBeCloseTo(full.analysis.waves.relevanceByLead.V1.qrs, 3);
   });
 
   it('offers the JSON and CSV downloads', async () => {

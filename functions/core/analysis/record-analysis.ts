@@ -101,6 +101,26 @@ function waveTotals(rows: WaveRelevance[]) {
   return totals;
 }
 
+/** Median of the finite values, or null. */
+function median(values: number[]): number | null {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!v.length) return null;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** Median PR interval, QRS duration and QT interval in ms over the delineated beats. */
+function intervalsMs(waves: WaveBoundaries[], fsHz: number) {
+  const ms = (a: number | null, b: number | null) => (a === null || b === null ? NaN : ((b - a) / fsHz) * 1000);
+  const round1 = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
+  return {
+    prMs: round1(median(waves.map((w) => ms(w.pOnset, w.qrsOnset)))),
+    qrsMs: round1(median(waves.map((w) => ms(w.qrsOnset, w.qrsOffset)))),
+    qtMs: round1(median(waves.map((w) => ms(w.qrsOnset, w.tOffset)))),
+    beatsWithP: waves.filter((w) => w.pOnset !== null).length,
+  };
+}
+
 /** All per-record analyses; `className` is the attributed class. */
 export function analyseRecord(record: EcgRecord, input: ModelInput, relevance: Float32Array, className: string) {
   const { meanRelevance, leadRelevance } = summariseRelevance(relevance, input.samples);
@@ -145,6 +165,7 @@ export function analyseRecord(record: EcgRecord, input: ModelInput, relevance: F
         tOffsetS: toS(w.tOffset),
       })),
       relevanceByLead: waveTotals(rows),
+      intervals: intervalsMs(waves, fs),
       beatsInWindow: new Set(rows.map((r) => r.beat)).size,
     },
     criteria,

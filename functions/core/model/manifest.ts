@@ -9,7 +9,8 @@
  *                 `grad` [N, samples, 12] = ∂(Σ_c seed[n,c]·logits[n,c]) / ∂x[n].
  * - `lrp-epsilon`, `lrp-alpha1-beta0`: inputs `x`, `seed` [N, C] (relevance put on the output: seed·logit) →
  *                 outputs `logits` [N, C] and `relevance` [N, samples, 12].
- * Weights are ONNX external data in one file per model (`weightsFile`) shared by all its graphs.
+ * Weights are ONNX external data: `weightsFile` for the classifier and gradient graphs (BatchNormalization folded
+ * into the kernels), and the file named in `weightsFiles` for graphs that need other weights (the LRP graphs).
  */
 import type { LeadName } from '../record.ts';
 
@@ -63,6 +64,8 @@ export interface InstalledModel extends ModelManifest {
   /** Graph files relative to the model's build folder, by kind. */
   graphs: Partial<Record<GraphKind, string>>;
   weightsFile?: string;
+  /** The external-data file of each graph, when graphs use different files; `weightsFile` otherwise. */
+  weightsFiles?: Partial<Record<GraphKind, string>>;
   weightsBytes?: number;
   /** Hash of the Keras file actually converted, and whether it is the published one. */
   converted?: { fromFile: string; sha256: string; sizeBytes: number; published: boolean; at: string };

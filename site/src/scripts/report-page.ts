@@ -148,6 +148,14 @@ function render(id: string, text: string, result: Result): void {
   const label = (result as Record<string, unknown>).label ?? (result.record as Record<string, unknown>).label;
   if (typeof label === 'string' && label) facts.push(['Ground truth', label]);
   $('facts').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', k), el('dd', v)]));
+  // A record uploaded to a live cohort links to the cohort's page (/cohorts/live/?name=…).
+  const cohort = (result as Record<string, unknown>).cohort;
+  if (typeof cohort === 'string' && /^[A-Za-z0-9_-]{1,64}$/u.test(cohort)) {
+    const link = el('a', cohort, { href: `/cohorts/live/?name=${encodeURIComponent(cohort)}`, id: 'cohort-link' });
+    const dd = el('dd');
+    dd.append(link);
+    $('facts').append(el('dt', 'Cohort'), dd);
+  }
   for (const node of document.querySelectorAll('[data-explained-class]')) node.textContent = a.class;
 
   // ECG plot.
@@ -228,6 +236,37 @@ function render(id: string, text: string, result: Result): void {
           fig.append(c, el('figcaption', l));
           return fig;
         }),
+    );
+  }
+
+  // Waves and textbook criteria (clinical-criteria.md), as the API compared them.
+  const analysis = result.analysis as Result['analysis'] & {
+    waves?: { relevanceByLead: Record<string, { p: number; qrs: number; t: number }>; intervals?: { prMs: number | null; qrsMs: number | null; qtMs: number | null; beatsWithP: number }; beatsInWindow: number };
+    criteria?: { summary: string[]; findings: { criterion: string; agrees: boolean | 'not-applicable'; sentence: string }[] };
+  };
+  if (analysis.waves || analysis.criteria) {
+    $('waves-section').hidden = false;
+    $('criteria-summary').replaceChildren(...(analysis.criteria?.summary ?? []).map((s) => el('li', s)));
+    ($('criteria-findings').querySelector('tbody') as HTMLElement).replaceChildren(
+      ...(analysis.criteria?.findings ?? []).map((f) => {
+        const tr = el('tr');
+        const verdict = f.agrees === 'not-applicable' ? 'not applicable' : f.agrees ? 'yes' : 'no';
+        tr.append(el('td', f.criterion), el('td', verdict, { class: `verdict ${verdict.replace(' ', '-')}` }), el('td', f.sentence));
+        return tr;
+      }),
+    );
+    const iv = analysis.waves?.intervals;
+    const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${v.toFixed(0)} ms`);
+    $('intervals').textContent = iv
+      ? `Median PR ${ms(iv.prMs)}, QRS ${ms(iv.qrsMs)}, QT ${ms(iv.qtMs)}; P-waves found before ${iv.beatsWithP} beats. Relevance summed over each wave, for the ${analysis.waves?.beatsInWindow ?? 0} beats inside the model's window:`
+      : '';
+    ($('wave-relevance').querySelector('tbody') as HTMLElement).replaceChildren(
+      ...leads.map((l) => {
+        const w = analysis.waves?.relevanceByLead[l];
+        const tr = el('tr');
+        tr.append(el('th', l, { scope: 'row' }), el('td', w ? fmt(w.p) : '—', { class: 'num' }), el('td', w ? fmt(w.qrs) : '—', { class: 'num' }), el('td', w ? fmt(w.t) : '—', { class: 'num' }));
+        return tr;
+      }),
     );
   }
 

@@ -170,6 +170,8 @@ export function initUploadPage(): void {
     data.append('expiry', ($('expiry') as HTMLSelectElement).value);
     const label = ($('label') as HTMLInputElement).value.trim();
     if (label) data.append('label', label);
+    const cohort = ($('cohort') as HTMLInputElement).value.trim();
+    if (cohort) data.append('cohort', cohort);
     try {
       const created = await uploadRecord(data, (event) => {
         if (event.type === 'uploading') {

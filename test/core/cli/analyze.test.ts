@@ -120,6 +120,6 @@ describe('leadlight analyze', () => {
     const result = checkResult(JSON.parse(run.stdout));
     expect(result.model.id).toBe('ribeiro2020');
     expect(result.input).toMatchObject({ samplingRateHz: 400, samples: 4096 });
-    expect((result.model as { warnings: { code: string }[] }).warnings.map((w) => w.code)).toContain('weights_not_published');
+    expect((result.model as unknown as { warnings: { code: string }[] }).warnings.map((w) => w.code)).toContain('weights_not_published');
   });
 });
