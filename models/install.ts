@@ -11,6 +11,7 @@
  * Fast when nothing changed: a build whose manifest records the same source hash and converter version is kept.
  * Never fails the install: every problem becomes a log line and an `unavailable` manifest; the exit code is 0.
  */
+import { concatBytes } from '../functions/core/bytes.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -126,13 +127,7 @@ async function downloadWith(url: string, maxBytes: number, signal: AbortSignal, 
     }
     chunks.push(value);
   }
-  const bytes = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    bytes.set(c, off);
-    off += c.length;
-  }
-  return bytes;
+  return concatBytes(chunks);
 }
 
 /** The model file from downloaded bytes: the zip member `source.file` when the download is a zip, else the bytes. */

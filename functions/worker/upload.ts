@@ -4,6 +4,7 @@
  * lying upload costs at most the cap in memory. Then the form's `file` parts become InputFiles (base names only)
  * and its text fields become analysis options.
  */
+import { concatBytes } from '../core/bytes.ts';
 import { LeadlightError } from '../core/errors.ts';
 import type { InputFile } from '../core/record.ts';
 import { MAX_FILES_PER_UPLOAD } from '../core/readers/registry.ts';
@@ -49,13 +50,7 @@ export async function readBodyCapped(request: Request, maxBytes: number): Promis
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /** Only the last path segment of a client-supplied file name, without control characters. */

@@ -10,6 +10,7 @@
  * Declared sizes are checked against `MatLimits` before anything is allocated; compressed elements are inflated
  * in chunks and abandoned as soon as their output passes the byte limit.
  */
+import { concatBytes } from '../bytes.ts';
 import { Unzlib } from 'fflate';
 import { LeadlightError } from '../errors.ts';
 
@@ -266,13 +267,7 @@ class V5Parser {
       throw new LeadlightError('encoding_unsupported', 'A compressed element of the MATLAB file is corrupt; save the file again (or with -v6, uncompressed).');
     }
     this.charge(total);
-    const out = new Uint8Array(total);
-    let o = 0;
-    for (const c of chunks) {
-      out.set(c, o);
-      o += c.length;
-    }
-    return out;
+    return concatBytes(chunks);
   }
 
   /** Reads the top-level elements of `buf[pos..end)`. */

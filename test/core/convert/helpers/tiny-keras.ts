@@ -4,6 +4,7 @@
  * `model_weights/<layer>/` with a `weight_names` attribute and datasets `<layer>/<kernel|bias|...>:0`.
  * Weights are seeded pseudo-random numbers so every run builds the same files.
  */
+import { seededRandom } from '../../../helpers/random.ts';
 import h5wasm from 'h5wasm/node';
 
 export interface TinyLayer {
@@ -24,17 +25,7 @@ export interface TinyModel {
   output?: string;
 }
 
-/** Mulberry32: a small deterministic PRNG in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 function uniform(rand: () => number, n: number, lo: number, hi: number): Float32Array {
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
