@@ -96,7 +96,9 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
   const sessions = new Map<string, Promise<QueuedSession>>();
 
   async function createSession(model: InstalledModel, graph: GraphKind): Promise<QueuedSession> {
-    const file = model.graphs[graph];
+    // WASM computes derived kernels per run (no constant folding, see below): use the lean gradient variant there.
+    const lean = options.backend === 'wasm' && graph === 'gradient' && model.graphs['gradient-lowmem'];
+    const file = lean ? model.graphs['gradient-lowmem'] : model.graphs[graph];
     if (model.status !== 'available' || !file) {
       throw new LeadlightError('model_unavailable', model.reason ?? `Model ${model.id} has no ${graph} graph installed; run npm install.`);
     }
@@ -112,7 +114,7 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
       return new QueuedSession(session as unknown as OrtSession, ortNode as unknown as Ort, false);
     }
     const ort = await loadOrtWeb(options.wasmBinary);
-    const weightsFile = model.weightsFiles?.[graph] ?? model.weightsFile;
+    const weightsFile = model.weightsFiles?.[lean ? 'gradient-lowmem' : graph] ?? model.weightsFile;
     const [graphBytes, weights] = await Promise.all([
       options.loadFile(`${model.id}/${file}`),
       weightsFile ? options.loadFile(`${model.id}/${weightsFile}`) : Promise.resolve(undefined),

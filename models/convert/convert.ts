@@ -76,6 +76,7 @@ export function buildGraphs(
     const g = new GraphBuilder(`${modelId}-${kind}`, isLrp ? lrpStore : store);
     if (kind === 'classifier') emitClassifier(g, ir);
     else if (kind === 'gradient') emitGradient(g, ir);
+    else if (kind === 'gradient-lowmem') emitGradient(g, ir, true);
     else if (LRP_GRAPH_KINDS.includes(kind) && irUnfolded) emitLrp(g, irUnfolded, kind);
     else throw new LeadlightError('option_invalid', `The converter cannot build "${kind}" graphs; use ${ALL_GRAPH_KINDS.join(', ')}.`);
     builders.set(kind, g);

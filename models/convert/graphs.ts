@@ -136,16 +136,19 @@ function kernelWhenNeeded(g: GraphBuilder, w: string, dy: string): string {
 /**
  * Wᵀ·dy: the input gradient of a convolution with kernel `w` ([Cout, Cin, K], an ONNX tensor name) for output
  * gradient `dy`. Stride 1: a Conv with the transposed, time-flipped kernel and pads (k-1-left, k-1-right);
- * strided: the polyphase Conv below. The rearranged kernels are derived in-graph from `w` when needed.
+ * strided: the polyphase Conv below. The rearranged kernels are derived in-graph from `w`: as constants that
+ * onnxruntime folds once at load (fast; native), or — `whenNeeded` — per run just before use (lean; WASM).
  */
-export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, dy: string, inLen: number, outLen: number): string {
+export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, dy: string, inLen: number, outLen: number, whenNeeded = true): string {
   const k = op.kernel;
-  const wNow = kernelWhenNeeded(g, w, dy);
+  const derive = (key: string, build: (wIn: string) => string) => (whenNeeded ? build(kernelWhenNeeded(g, w, dy)) : g.derive(`${w}/${key}`, () => build(w)));
   if (op.stride === 1 && op.padLeft <= k - 1 && op.padRight <= k - 1) {
-    const wf = g.op('Gather', [g.op('Transpose', [wNow], { perm: [1, 0, 2] }), g.int64(`const/reverse_${k}`, Array.from({ length: k }, (_, i) => k - 1 - i))], { axis: 2 });
+    const wf = derive('flipT', (wIn) =>
+      g.op('Gather', [g.op('Transpose', [wIn], { perm: [1, 0, 2] }), g.int64(`const/reverse_${k}`, Array.from({ length: k }, (_, i) => k - 1 - i))], { axis: 2 }),
+    );
     return g.op('Conv', [dy, wf], { kernel_shape: [k], strides: [1], pads: [k - 1 - op.padLeft, k - 1 - op.padRight], dilations: [1], group: 1 });
   }
-  return emitStridedConvInputGrad(g, op, wNow, dy, inLen, outLen);
+  return emitStridedConvInputGrad(g, op, derive('phases', (wIn) => phaseKernels(g, op, wIn)), dy, inLen, outLen);
 }
 
 /**
@@ -155,14 +158,19 @@ export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, 
  * a full correlation of dy with the phase kernels; the s phases are the output channels (p, i) of one Conv, then
  * interleaved by Reshape/Transpose and cropped to the input length. Phase kernel [(p, i), o, r] = W[o, i, s(Q-1-r)+p].
  */
-function emitStridedConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, dy: string, inLen: number, outLen: number): string {
-  const { stride: s, kernel: k, cin, cout, padLeft } = op;
+function phaseKernels(g: GraphBuilder, op: ConvGeometry, w: string): string {
+  const { stride: s, kernel: k, cin, cout } = op;
   const q = Math.ceil(k / s);
   const padded = q * s === k ? w : g.op('Pad', [w, g.int64(`const/pad_k_${q * s - k}`, [0, 0, 0, 0, 0, q * s - k])]);
   const split = g.op('Reshape', [padded, g.int64(`shape/oiqs_${cout}_${cin}_${q}_${s}`, [cout, cin, q, s])]);
   const flipped = g.op('Gather', [split, g.int64(`const/reverse_${q}`, Array.from({ length: q }, (_, i) => q - 1 - i))], { axis: 2 });
   const ordered = g.op('Transpose', [flipped], { perm: [3, 1, 0, 2] });
-  const phases = g.op('Reshape', [ordered, g.int64(`shape/phases_kernel_${s * cin}_${cout}_${q}`, [s * cin, cout, q])]);
+  return g.op('Reshape', [ordered, g.int64(`shape/phases_kernel_${s * cin}_${cout}_${q}`, [s * cin, cout, q])]);
+}
+
+function emitStridedConvInputGrad(g: GraphBuilder, op: ConvGeometry, phases: string, dy: string, inLen: number, outLen: number): string {
+  const { stride: s, kernel: k, cin, padLeft } = op;
+  const q = Math.ceil(k / s);
   const m = Math.ceil((inLen + padLeft) / s);
   const padRight = Math.max(m - outLen, 0);
   let z = g.op('Conv', [dy, phases], { kernel_shape: [q], strides: [1], pads: [q - 1, padRight], dilations: [1], group: 1 });
@@ -196,7 +204,7 @@ export function emitUnflatten(g: GraphBuilder, ir: IrGraph, op: Extract<IrOp, { 
  * Reverse-mode pass over the IR: returns the ONNX name of ∂(Σ seed·logits)/∂(IR input) in NCT layout.
  * `fwd` must come from emitForward(..., withIndices = true).
  */
-export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, seed: string): string {
+export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, seed: string, kernelsWhenNeeded: boolean): string {
   const grads = new Map<string, string[]>();
   grads.set(ir.logits, [seed]);
   const push = (t: string, v: string) => {
@@ -220,7 +228,7 @@ export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, s
       case 'conv': {
         const inLen = (ir.shapes.get(op.input)! as { length: number }).length;
         const outLen = (ir.shapes.get(op.output)! as { length: number }).length;
-        push(op.input, emitConvInputGrad(g, op, convWeight(g, op), dy, inLen, outLen));
+        push(op.input, emitConvInputGrad(g, op, convWeight(g, op), dy, inLen, outLen, kernelsWhenNeeded));
         break;
       }
       case 'affine': {
@@ -264,13 +272,16 @@ export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, s
   return dx;
 }
 
-/** The gradient graph: x, seed → logits, grad. */
-export function emitGradient(g: GraphBuilder, ir: IrGraph): void {
+/**
+ * The gradient graph: x, seed → logits, grad. `kernelsWhenNeeded` builds the memory-lean variant
+ * (`gradient-lowmem`) for runtimes that do not constant-fold at load (onnxruntime-web in the Worker).
+ */
+export function emitGradient(g: GraphBuilder, ir: IrGraph, kernelsWhenNeeded = false): void {
   const x = g.input('x', ['N', ir.inputShape.length, ir.inputShape.channels]);
   const seed = g.input('seed', ['N', ir.classes]);
   const fwd = emitForward(g, ir, x, true);
   g.op('Identity', [fwd.logits], {}, 'logits');
-  const dxNct = emitBackward(g, ir, fwd, seed);
+  const dxNct = emitBackward(g, ir, fwd, seed, kernelsWhenNeeded);
   g.op('Transpose', [dxNct], { perm: [0, 2, 1] }, 'grad');
   g.output('logits', ['N', ir.classes]);
   g.output('grad', ['N', ir.inputShape.length, ir.inputShape.channels]);

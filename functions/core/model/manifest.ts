@@ -7,6 +7,8 @@
  * - `classifier`: input `x` [N, samples, 12] (mV, LEAD_ORDER) → outputs `logits` [N, C], `probabilities` [N, C].
  * - `gradient`:   inputs `x` [N, samples, 12], `seed` [N, C] → outputs `logits` [N, C] and
  *                 `grad` [N, samples, 12] = ∂(Σ_c seed[n,c]·logits[n,c]) / ∂x[n].
+ * - `gradient-lowmem`: the same contract as `gradient`, built to derive each backward kernel just before use; the
+ *                 WASM runtime uses it instead of `gradient` (no constant folding there, and a 128 MB isolate).
  * - `lrp-epsilon`, `lrp-alpha1-beta0`: inputs `x`, `seed` [N, C] (relevance put on the output: seed·logit) →
  *                 outputs `logits` [N, C] and `relevance` [N, samples, 12].
  * Weights are ONNX external data: `weightsFile` for the classifier and gradient graphs (BatchNormalization folded
@@ -14,7 +16,7 @@
  */
 import type { LeadName } from '../record.ts';
 
-export type GraphKind = 'classifier' | 'gradient' | 'lrp-epsilon' | 'lrp-alpha1-beta0';
+export type GraphKind = 'classifier' | 'gradient' | 'gradient-lowmem' | 'lrp-epsilon' | 'lrp-alpha1-beta0';
 
 export interface ModelSource {
   /** Where the published file comes from (landing page or DOI). */
