@@ -1,6 +1,11 @@
 // Leadlight's site: static pages (no server output) served by the same Worker as the API (wrangler.toml [assets]).
 // Build with `npm run build:site` from the repository root (astro build + copy of the installed models).
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'astro/config';
+
+// Static cohort pages (site/src/lib/static-cohorts.ts) come from the repository's optional cohorts/ directory
+// (`leadlight cohort --out cohorts/<name>`); LEADLIGHT_COHORTS_DIR points the build at another one.
+process.env.LEADLIGHT_COHORTS_DIR ??= fileURLToPath(new URL('../cohorts/', import.meta.url));
 
 export default defineConfig({
   output: 'static',

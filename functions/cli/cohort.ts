@@ -11,17 +11,21 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { averageBeatsAcrossRecords, buildCohort, chooseGroups, type AverageBeatInput, type CohortJson, type CohortModelInfo } from '../core/analysis/cohort.ts';
-import { canonicalClass } from '../core/analysis/criteria.ts';
+import { chooseGroups, type AverageBeatInput, type CohortModelInfo } from '../core/analysis/cohort.ts';
+import { assembleCohort, chooseCohortClass, summariseResult, type CohortError, type CohortOutput, type RecordSummaryCache } from '../core/analysis/cohort-members.ts';
+import { checkCohort } from '../core/cohort-schema.ts';
 import { isLeadlightError, LeadlightError } from '../core/errors.ts';
 import type { InstalledModel } from '../core/model/manifest.ts';
 import { analyzeEcg, checkRequest, selectModel, type AnalyzeRequest } from '../core/pipeline.ts';
 import type { InputFile } from '../core/record.ts';
-import type { Result } from '../core/result.ts';
 import { createNodeRuntime, loadInstalledModels } from '../platform/node.ts';
 import { modelsWithUserWeights } from '../platform/user-weights.ts';
 import { gatherRecordFiles, parseIntegerOption, parseOptions, parseRuntime } from './args.ts';
 import { writeCohortReport } from './cohort-report.ts';
+
+// The pure parts live in the core (shared with the Worker's live cohorts); re-exported for existing callers.
+export { aggregateCriteria, chooseCohortClass, summariseResult } from '../core/analysis/cohort-members.ts';
+export type { CohortError, CohortOutput, CriteriaAggregate, CriterionSummary, RecordSummaryCache } from '../core/analysis/cohort-members.ts';
 
 /** Bumped whenever the cached summary changes shape, so old caches are recomputed rather than misread. */
 export const CACHE_VERSION = 1;
@@ -142,61 +146,8 @@ export function readLabels(csvPath: string): LabelRow[] {
   return out;
 }
 
-/**
- * The model class a cohort is attributed to when `--class` is not given: every label that is not the normal
- * control (NORM, Normal, …) must name the same model class (directly or by alias, e.g. AFIB → AF, CLBBB → LBBB).
- * One class for the whole cohort is required (the lead tests compare relevance for one output), so anything
- * ambiguous asks for `--class`.
- */
-export function chooseCohortClass(labels: readonly string[], classes: readonly string[]): string {
-  const distinct = [...new Set(labels)];
-  const positives = distinct.filter((l) => canonicalClass(l) !== 'NORM');
-  const match = (label: string) => classes.find((c) => c === label) ?? classes.find((c) => canonicalClass(c) !== null && canonicalClass(c) === canonicalClass(label));
-  const found = new Set<string>();
-  for (const label of positives) {
-    const c = match(label);
-    if (c !== undefined) found.add(c);
-  }
-  if (positives.length >= 1 && found.size === 1 && positives.every((l) => match(l) !== undefined)) return [...found][0];
-  const why = positives.length === 0
-    ? 'the cohort has only normal labels'
-    : found.size === 0
-      ? `no label (${positives.join(', ')}) names a class of the model`
-      : `the labels ${positives.join(', ')} name more than one class or labels without a class`;
-  throw new LeadlightError('option_invalid', `Give --class: ${why}, and a cohort is attributed to one class for all records; use one of ${classes.join(', ')}.`);
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Per-record summaries and their cache
-
-export interface CriterionSummary {
-  id: string;
-  criterion: string;
-  agrees: boolean | 'not-applicable';
-  /** Waves the finding judged (from its evidence), when it is wave-level. */
-  waves: number | null;
-  relevanceSum: number | null;
-  negativeFraction: number | null;
-}
-
-/** What the cohort keeps of one analysed record (the cache entry's `summary`). */
-export interface RecordSummaryCache {
-  recordName: string;
-  probability: number;
-  probabilities: Record<string, number>;
-  predictedPositive: string[];
-  meanRelevance: number;
-  leadRelevance: Record<string, number>;
-  heartRateBpm: number | null;
-  beatsInWindow: number;
-  averageBeat: AverageBeatInput | null;
-  averageBeatRAligned: AverageBeatInput | null;
-  criteria: { criteriaClass: string | null; findings: CriterionSummary[] };
-  completeness: { sum: number; expected: number };
-  steps: number;
-  warnings: { code: string; message: string }[];
-  timingsMs: Record<string, number>;
-}
 
 interface CacheEntry {
   cacheVersion: number;
@@ -238,49 +189,6 @@ export function cacheKey(files: readonly InputFile[], model: Pick<InstalledModel
   return sha256Hex(JSON.stringify({ v: CACHE_VERSION, files: parts, model: model.id, weights: model.converted?.sha256 ?? null, method, class: className, steps: steps ?? null, code: codeHash }));
 }
 
-function beatOf(beat: unknown): AverageBeatInput | null {
-  const b = beat as { timeS?: number[]; signalMv?: Record<string, number[]>; relevance?: Record<string, number[]> } | null;
-  if (!b || !b.timeS || !b.signalMv || !b.relevance) return null;
-  return { timeS: b.timeS, signalMv: b.signalMv, relevance: b.relevance };
-}
-
-/** Keeps from a result JSON what the cohort aggregates (probability of `className`, M_n, M_n,k, beats, criteria). */
-export function summariseResult(result: Result, className: string): RecordSummaryCache {
-  const analysis = result.analysis as Result['analysis'] & {
-    beats: { averageBeatRAligned?: unknown };
-    waves?: { beatsInWindow?: number };
-    criteria?: { criteriaClass: string | null; findings: { id: string; criterion: string; agrees: boolean | 'not-applicable'; evidence: Record<string, unknown> }[] };
-  };
-  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-  return {
-    recordName: result.record.name,
-    probability: result.prediction.probabilities[className],
-    probabilities: result.prediction.probabilities,
-    predictedPositive: result.prediction.positive,
-    meanRelevance: analysis.meanRelevance,
-    leadRelevance: analysis.leadRelevance,
-    heartRateBpm: analysis.beats.heartRateBpm,
-    beatsInWindow: analysis.waves?.beatsInWindow ?? 0,
-    averageBeat: beatOf(analysis.beats.averageBeat),
-    averageBeatRAligned: beatOf(analysis.beats.averageBeatRAligned),
-    criteria: {
-      criteriaClass: analysis.criteria?.criteriaClass ?? null,
-      findings: (analysis.criteria?.findings ?? []).map((f) => ({
-        id: f.id,
-        criterion: f.criterion,
-        agrees: f.agrees,
-        waves: num(f.evidence.waves),
-        relevanceSum: num(f.evidence.relevanceSum),
-        negativeFraction: num(f.evidence.negativeFraction),
-      })),
-    },
-    completeness: { sum: result.attribution.completeness.sum, expected: result.attribution.completeness.expected },
-    steps: result.attribution.steps,
-    warnings: result.record.warnings,
-    timingsMs: result.timingsMs,
-  };
-}
-
 /** Float32 copies of a beat's arrays: halves what a large cohort holds in memory (the cache keeps the JSON numbers). */
 function compactBeat(beat: AverageBeatInput | null): AverageBeatInput | null {
   if (!beat) return null;
@@ -312,48 +220,7 @@ function writeAtomically(path: string, text: string): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Criteria aggregation
-
-export interface CriteriaAggregate {
-  class: string;
-  criteriaClass: string | null;
-  findings: {
-    id: string;
-    criterion: string;
-    /** Per label: records agreeing, disagreeing, not applicable, and the summed wave relevance of the judged waves. */
-    byLabel: Record<string, { agrees: number; disagrees: number; notApplicable: number; waves: number; relevanceSum: number }>;
-  }[];
-}
-
-/** Counts per criterion and label how many records' relevance agrees with the textbook criterion (criteria.ts). */
-export function aggregateCriteria(className: string, records: readonly { label: string; summary: RecordSummaryCache }[]): CriteriaAggregate {
-  const findings: CriteriaAggregate['findings'] = [];
-  let criteriaClass: string | null = null;
-  for (const { label, summary } of records) {
-    criteriaClass ??= summary.criteria.criteriaClass;
-    for (const f of summary.criteria.findings) {
-      let entry = findings.find((x) => x.id === f.id);
-      if (!entry) findings.push((entry = { id: f.id, criterion: f.criterion, byLabel: {} }));
-      const counts = (entry.byLabel[label] ??= { agrees: 0, disagrees: 0, notApplicable: 0, waves: 0, relevanceSum: 0 });
-      if (f.agrees === true) counts.agrees++;
-      else if (f.agrees === false) counts.disagrees++;
-      else counts.notApplicable++;
-      counts.waves += f.waves ?? 0;
-      counts.relevanceSum += f.relevanceSum ?? 0;
-    }
-  }
-  return { class: className, criteriaClass, findings };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // The command
-
-export interface CohortError {
-  path: string;
-  label: string;
-  code: string;
-  message: string;
-}
 
 export interface CohortRunStats {
   records: number;
@@ -367,16 +234,6 @@ export interface CohortRunStats {
   jobs: number;
   threadsPerJob: number;
 }
-
-/** cohort.json: the contract's fields (buildCohort) plus the run's extras. */
-export type CohortOutput = CohortJson & {
-  steps: number | null;
-  labelsFile: string;
-  errors: CohortError[];
-  criteria: CriteriaAggregate;
-  averageBeatsRAligned: CohortJson['averageBeats'];
-  details: { path: string; recordName: string; heartRateBpm: number | null; beatsInWindow: number; probabilities: Record<string, number>; predictedPositive: string[]; criteria: Record<string, boolean | 'not-applicable'>; completeness: { sum: number; expected: number } }[];
-};
 
 function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '?';
@@ -548,44 +405,20 @@ export async function runCohort(args: string[]): Promise<number> {
     thresholds: model.thresholds,
     weights: model.converted ? { sha256: model.converted.sha256, published: model.converted.published } : null,
   };
-  const cohort = buildCohort({
+  const output: CohortOutput = assembleCohort({
     model: modelInfo,
     method,
     className,
-    positiveLabel: groups.positive,
-    controlLabel: groups.control,
-    records: done.map(({ row, summary }) => ({
-      path: row.path,
-      label: row.label,
-      probability: summary.probability,
-      meanRelevance: summary.meanRelevance,
-      leadRelevance: summary.leadRelevance,
-      averageBeat: summary.averageBeat,
-    })),
-  });
-  const rAligned = averageBeatsAcrossRecords(
-    Object.fromEntries([...new Set(done.map((d) => d.row.label))].map((label) => [label, done.filter((d) => d.row.label === label && d.summary.averageBeatRAligned).map((d) => ({ path: d.row.path, beat: d.summary.averageBeatRAligned as AverageBeatInput }))])),
-    'r-peak',
-  );
-  const output: CohortOutput = {
-    ...cohort,
     steps: steps ?? null,
     labelsFile: values.labels,
+    groups,
     errors: errorList,
-    criteria: aggregateCriteria(className, done.map((d) => ({ label: d.row.label, summary: d.summary }))),
-    averageBeatsRAligned: rAligned.averageBeats,
-    details: done.map(({ row, summary }) => ({
-      path: row.path,
-      recordName: summary.recordName,
-      heartRateBpm: summary.heartRateBpm,
-      beatsInWindow: summary.beatsInWindow,
-      probabilities: summary.probabilities,
-      predictedPositive: summary.predictedPositive,
-      criteria: Object.fromEntries(summary.criteria.findings.map((f) => [f.id, f.agrees])),
-      completeness: summary.completeness,
-    })),
-  };
+    members: done.map(({ row, summary }) => ({ path: row.path, label: row.label, summary })),
+  });
+  const cohort = output;
   output.warnings.push(...modelWarnings);
+  // The one cohort.json schema (functions/core/cohort-schema.ts), also checked by the site and the Worker.
+  checkCohort(output, 'The cohort just computed');
   writeAtomically(join(outDir, 'cohort.json'), `${JSON.stringify(output)}\n`);
   const stats: CohortRunStats = {
     records: rows.length,

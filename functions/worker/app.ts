@@ -5,9 +5,11 @@
  *   GET    /api/records/{id}       200 result JSON | 404
  *   DELETE /api/records/{id}       Authorization: Bearer {deleteToken} → 204 | 401 | 403 | 404
  *   GET    /api/models             installed models, classes, thresholds, methods, availability
+ *   GET    /api/cohorts/{name}     cohort.json of a live cohort (uploads with the fields cohort and label) | 404
  *   GET    /r/{id}                 the report page (a static asset) for a result
  * Everything else is a static asset of the Astro site. Errors all go through ./errors.ts. Nothing is written to KV
- * unless the whole analysis succeeded and its result passed `checkResult`.
+ * unless the whole analysis succeeded and its result passed `checkResult`; an upload to a cohort is checked
+ * (./cohorts.ts) before it is analysed, and its result is removed again if its membership cannot be stored.
  */
 import { LeadlightError } from '../core/errors.ts';
 import { checkResult } from '../core/result.ts';
@@ -15,8 +17,9 @@ import { selectModel } from '../core/pipeline.ts';
 import type { InputFile } from '../core/record.ts';
 import type { Env } from './env.ts';
 import { errorBodyOf, errorResponse, jsonResponse } from './errors.ts';
+import { addMember, planCohortUpload, readLiveCohort, removeMember } from './cohorts.ts';
 import { describeModel, loadModelsIndex } from './models.ts';
-import { deleteResult, getResult, putResult, type ExpiryChoice } from './store.ts';
+import { deleteResult, getResult, putResult, RESULT_KEY_PREFIX, type ExpiryChoice } from './store.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, type UploadRequest, readUpload } from './upload.ts';
 
 /** Progress of one analysis, as the pipeline reports it (plus the edge's own stages). */
@@ -59,7 +62,7 @@ export async function handleRequest(request: Request, env: Env, services: Servic
         });
       }
       if (request.method === 'DELETE') {
-        await deleteResult(env.RESULTS, id, request.headers.get('authorization'));
+        await deleteResult(env.RESULTS, id, request.headers.get('authorization'), (json) => removeMember(env.RESULTS, id, json));
         return new Response(null, { status: 204, headers: { 'cache-control': 'no-store' } });
       }
       throw methodNotAllowed('GET, DELETE');
@@ -76,6 +79,18 @@ export async function handleRequest(request: Request, env: Env, services: Servic
         defaultModel = null;
       }
       return jsonResponse({ models, defaultModel, defaultMethod: 'ig' }, 200, { 'cache-control': 'public, max-age=60' });
+    }
+    const cohort = /^\/api\/cohorts\/([^/]*)\/?$/u.exec(path);
+    if (cohort) {
+      if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET');
+      let name = cohort[1];
+      try {
+        name = decodeURIComponent(name);
+      } catch {
+        // a malformed escape is simply an invalid name
+      }
+      const body = JSON.stringify(await readLiveCohort(env.RESULTS, name));
+      return new Response(request.method === 'HEAD' ? null : body, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } });
     }
     if (path.startsWith('/api/')) {
       throw new LeadlightError('not_found', `There is no API route ${path.slice(0, 80)}; see the API section of the README.`);
@@ -114,13 +129,25 @@ function maxUploadBytes(env: Env): number {
 
 /** Runs the analysis, validates and stores the result; returns the 201 body. */
 async function analyseAndStore(upload: UploadRequest, env: Env, services: Services, onProgress: (p: ProgressEvent) => void) {
-  const result = checkResult(await services.analyze(upload.files, upload.options, env, onProgress));
+  // Cohort fields are checked (and the cohort's settings applied) before any work; null without a cohort.
+  const plan = upload.options.cohort !== undefined || upload.options.label !== undefined
+    ? await planCohortUpload(env.RESULTS, upload.options, (await loadModelsIndex(env.ASSETS)).models)
+    : null;
+  const result = checkResult(await services.analyze(upload.files, plan?.options ?? upload.options, env, onProgress));
   const json = JSON.stringify(result);
   if (json.length > MAX_RESULT_BYTES) {
     throw new LeadlightError('record_too_long', 'The result of this record is too large to store; upload a shorter record.');
   }
   onProgress({ stage: 'storing' });
   const stored = await putResult(env.RESULTS, json, upload.expiry as ExpiryChoice);
+  if (plan) {
+    try {
+      await addMember(env.RESULTS, plan.membership, stored.id, result, upload.expiry as ExpiryChoice);
+    } catch (e) {
+      await env.RESULTS.delete(RESULT_KEY_PREFIX + stored.id).catch(() => undefined);
+      throw e;
+    }
+  }
   return { id: stored.id, url: `/r/${stored.id}`, deleteToken: stored.deleteToken, expiresAt: stored.metadata.expiresAt };
 }
 

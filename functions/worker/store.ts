@@ -97,9 +97,10 @@ export async function getResult(kv: KvNamespace, id: string): Promise<{ json: st
 
 /**
  * Deletes a result when `authorization` carries its delete token (`Bearer <token>`):
- * no token → unauthorized, wrong token → forbidden, unknown id → not_found.
+ * no token → unauthorized, wrong token → forbidden, unknown id → not_found. `beforeDelete` runs with the stored
+ * JSON once the token is accepted and before the result key goes (the Worker removes the cohort membership there).
  */
-export async function deleteResult(kv: KvNamespace, id: string, authorization: string | null): Promise<void> {
+export async function deleteResult(kv: KvNamespace, id: string, authorization: string | null, beforeDelete?: (json: string) => Promise<void>): Promise<void> {
   const match = /^Bearer\s+(\S+)\s*$/iu.exec(authorization ?? '');
   if (!match) {
     throw new LeadlightError('unauthorized', 'Deleting a result needs its delete token in the header "Authorization: Bearer <token>"; the upload page keeps it in this browser.');
@@ -112,6 +113,7 @@ export async function deleteResult(kv: KvNamespace, id: string, authorization: s
   if (!constantTimeEqual(given.padEnd(64, '0'), metadata.tokenSha256)) {
     throw new LeadlightError('forbidden', 'The delete token does not match this result; only the browser that uploaded it (or whoever has its token) can delete it.');
   }
+  if (beforeDelete) await beforeDelete(value);
   await kv.delete(RESULT_KEY_PREFIX + id);
 }
 

@@ -14,6 +14,13 @@ export const FIXTURE_FILES = {
   'A0001.mat': 'cpsc2018_physionet2020_python-classifier-2020/input_directory/A0001.mat',
   'A0003.hea': 'cpsc2018_physionet2020_python-classifier-2020/input_directory/A0003.hea',
   'A0003.mat': 'cpsc2018_physionet2020_python-classifier-2020/input_directory/A0003.mat',
+  // Live cohorts (cohorts.test.ts): two more AF (A0004) and two NORM (A0002, A0016) records, labels from labels.csv.
+  'A0004.hea': 'cpsc2018_physionet2020_python-classifier-2020/input_directory/A0004.hea',
+  'A0004.mat': 'cpsc2018_physionet2020_python-classifier-2020/input_directory/A0004.mat',
+  'A0002.hea': 'cpsc2018_physionet2020_python-classifier-2020/input_directory/A0002.hea',
+  'A0002.mat': 'cpsc2018_physionet2020_python-classifier-2020/input_directory/A0002.mat',
+  'A0016.hea': 'cpsc2018_physionet2020_python-classifier-2020/input_directory/A0016.hea',
+  'A0016.mat': 'cpsc2018_physionet2020_python-classifier-2020/input_directory/A0016.mat',
 } as const;
 
 declare module 'vitest' {

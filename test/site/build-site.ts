@@ -36,6 +36,8 @@ export async function ensureSiteBuilt(): Promise<void> {
       newestMtime(join(repoRoot, 'site/astro.config.mjs')),
       newestMtime(join(repoRoot, 'site/scripts')),
       newestMtime(join(repoRoot, 'models/build')),
+      // The pages import pure core code (e.g. the cohort renderers of functions/core/render).
+      newestMtime(join(repoRoot, 'functions/core')),
     );
     if (existsSync(built) && existsSync(index) && statSync(built).mtimeMs >= sources && statSync(index).mtimeMs >= sources) return;
     const bin = join(repoRoot, 'node_modules/.bin');

@@ -1,0 +1,253 @@
+/**
+ * Cohort members (../shared/docs/contract.md, "Cohorts"): what a cohort keeps of one analysed record (its summary —
+ * probability, M_n, M_n,k, average beats and criteria findings, never the full relevance), how the class of a
+ * cohort is chosen from its labels, how the wave-level criteria findings are counted per label, and how members
+ * become cohort.json with `buildCohort` (Bender et al. 2023, analyses (a), (b), (c)). Shared by `leadlight cohort`
+ * (members from a labels CSV) and the Worker's live cohorts (members from uploads in KV), so both give one shape.
+ */
+import { LeadlightError } from '../errors.ts';
+import type { Result } from '../result.ts';
+import { averageBeatsAcrossRecords, buildCohort, chooseGroups, type AverageBeatInput, type CohortJson, type CohortModelInfo } from './cohort.ts';
+import { canonicalClass } from './criteria.ts';
+
+/**
+ * The model class a cohort is attributed to when no class is given: every label that is not the normal
+ * control (NORM, Normal, …) must name the same model class (directly or by alias, e.g. AFIB → AF, CLBBB → LBBB).
+ * One class for the whole cohort is required (the lead tests compare relevance for one output), so anything
+ * ambiguous asks for the class explicitly (`--class`, or the upload's `class` field).
+ */
+export function chooseCohortClass(labels: readonly string[], classes: readonly string[]): string {
+  const distinct = [...new Set(labels)];
+  const positives = distinct.filter((l) => canonicalClass(l) !== 'NORM');
+  const match = (label: string) => classes.find((c) => c === label) ?? classes.find((c) => canonicalClass(c) !== null && canonicalClass(c) === canonicalClass(label));
+  const found = new Set<string>();
+  for (const label of positives) {
+    const c = match(label);
+    if (c !== undefined) found.add(c);
+  }
+  if (positives.length >= 1 && found.size === 1 && positives.every((l) => match(l) !== undefined)) return [...found][0];
+  const why = positives.length === 0
+    ? 'the cohort has only normal labels'
+    : found.size === 0
+      ? `no label (${positives.join(', ')}) names a class of the model`
+      : `the labels ${positives.join(', ')} name more than one class or labels without a class`;
+  throw new LeadlightError('option_invalid', `Give --class: ${why}, and a cohort is attributed to one class for all records; use one of ${classes.join(', ')}.`);
+}
+
+export interface CriterionSummary {
+  id: string;
+  criterion: string;
+  agrees: boolean | 'not-applicable';
+  /** Waves the finding judged (from its evidence), when it is wave-level. */
+  waves: number | null;
+  relevanceSum: number | null;
+  negativeFraction: number | null;
+}
+
+/** What the cohort keeps of one analysed record (the CLI cache entry's `summary`, the value of a live member). */
+export interface RecordSummaryCache {
+  recordName: string;
+  probability: number;
+  probabilities: Record<string, number>;
+  predictedPositive: string[];
+  meanRelevance: number;
+  leadRelevance: Record<string, number>;
+  heartRateBpm: number | null;
+  beatsInWindow: number;
+  averageBeat: AverageBeatInput | null;
+  averageBeatRAligned: AverageBeatInput | null;
+  criteria: { criteriaClass: string | null; findings: CriterionSummary[] };
+  completeness: { sum: number; expected: number };
+  steps: number;
+  warnings: { code: string; message: string }[];
+  timingsMs: Record<string, number>;
+}
+
+function beatOf(beat: unknown): AverageBeatInput | null {
+  const b = beat as { timeS?: number[]; signalMv?: Record<string, number[]>; relevance?: Record<string, number[]> } | null;
+  if (!b || !b.timeS || !b.signalMv || !b.relevance) return null;
+  return { timeS: b.timeS, signalMv: b.signalMv, relevance: b.relevance };
+}
+
+/**
+ * Keeps from a result JSON what the cohort aggregates: the probability of `className`, M_n and M_n,k
+ * (Bender et al. 2023, analyses (a), (b)), the average beats (analysis (c)) and the criteria findings.
+ */
+export function summariseResult(result: Result, className: string): RecordSummaryCache {
+  const analysis = result.analysis as Result['analysis'] & {
+    beats: { averageBeatRAligned?: unknown };
+    waves?: { beatsInWindow?: number };
+    criteria?: { criteriaClass: string | null; findings: { id: string; criterion: string; agrees: boolean | 'not-applicable'; evidence: Record<string, unknown> }[] };
+  };
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  return {
+    recordName: result.record.name,
+    probability: result.prediction.probabilities[className],
+    probabilities: result.prediction.probabilities,
+    predictedPositive: result.prediction.positive,
+    meanRelevance: analysis.meanRelevance,
+    leadRelevance: analysis.leadRelevance,
+    heartRateBpm: analysis.beats.heartRateBpm,
+    beatsInWindow: analysis.waves?.beatsInWindow ?? 0,
+    averageBeat: beatOf(analysis.beats.averageBeat),
+    averageBeatRAligned: beatOf(analysis.beats.averageBeatRAligned),
+    criteria: {
+      criteriaClass: analysis.criteria?.criteriaClass ?? null,
+      findings: (analysis.criteria?.findings ?? []).map((f) => ({
+        id: f.id,
+        criterion: f.criterion,
+        agrees: f.agrees,
+        waves: num(f.evidence.waves),
+        relevanceSum: num(f.evidence.relevanceSum),
+        negativeFraction: num(f.evidence.negativeFraction),
+      })),
+    },
+    completeness: { sum: result.attribution.completeness.sum, expected: result.attribution.completeness.expected },
+    steps: result.attribution.steps,
+    warnings: result.record.warnings,
+    timingsMs: result.timingsMs,
+  };
+}
+
+export interface CriteriaAggregate {
+  class: string;
+  criteriaClass: string | null;
+  findings: {
+    id: string;
+    criterion: string;
+    /** Per label: records agreeing, disagreeing, not applicable, and the summed wave relevance of the judged waves. */
+    byLabel: Record<string, { agrees: number; disagrees: number; notApplicable: number; waves: number; relevanceSum: number }>;
+  }[];
+}
+
+/** Counts per criterion and label how many records' relevance agrees with the textbook criterion (criteria.ts). */
+export function aggregateCriteria(className: string, records: readonly { label: string; summary: RecordSummaryCache }[]): CriteriaAggregate {
+  const findings: CriteriaAggregate['findings'] = [];
+  let criteriaClass: string | null = null;
+  for (const { label, summary } of records) {
+    criteriaClass ??= summary.criteria.criteriaClass;
+    for (const f of summary.criteria.findings) {
+      let entry = findings.find((x) => x.id === f.id);
+      if (!entry) findings.push((entry = { id: f.id, criterion: f.criterion, byLabel: {} }));
+      const counts = (entry.byLabel[label] ??= { agrees: 0, disagrees: 0, notApplicable: 0, waves: 0, relevanceSum: 0 });
+      if (f.agrees === true) counts.agrees++;
+      else if (f.agrees === false) counts.disagrees++;
+      else counts.notApplicable++;
+      counts.waves += f.waves ?? 0;
+      counts.relevanceSum += f.relevanceSum ?? 0;
+    }
+  }
+  return { class: className, criteriaClass, findings };
+}
+
+export interface CohortError {
+  path: string;
+  label: string;
+  code: string;
+  message: string;
+}
+
+export interface CohortDetail {
+  path: string;
+  recordName: string;
+  heartRateBpm: number | null;
+  beatsInWindow: number;
+  probabilities: Record<string, number>;
+  predictedPositive: string[];
+  criteria: Record<string, boolean | 'not-applicable'>;
+  completeness: { sum: number; expected: number };
+}
+
+/** cohort.json: the contract's fields (buildCohort) plus the run's extras. */
+export type CohortOutput = CohortJson & {
+  steps: number | null;
+  labelsFile: string;
+  errors: CohortError[];
+  criteria: CriteriaAggregate;
+  averageBeatsRAligned: CohortJson['averageBeats'];
+  details: CohortDetail[];
+};
+
+export interface CohortMember {
+  /** How the record is named in cohort.json (the CSV's path, or the uploaded record's name). */
+  path: string;
+  label: string;
+  summary: RecordSummaryCache;
+}
+
+export interface AssembleCohortInput {
+  model: CohortModelInfo;
+  method: string;
+  className: string;
+  steps: number | null;
+  /** The labels CSV (`leadlight cohort`) or a description of where the members came from (live cohorts). */
+  labelsFile: string;
+  members: readonly CohortMember[];
+  errors?: CohortError[];
+  /** The groups; default `chooseGroups` on the members' labels. */
+  groups?: { positive: string; control: string };
+}
+
+/** Significant digits the average-beat arrays keep in cohort.json: exact to the eye, a third of the JSON's size. */
+export const BEAT_DIGITS = 6;
+
+function roundBeats(beats: CohortJson['averageBeats']): CohortJson['averageBeats'] {
+  const round = (values: number[]) => values.map((v) => (v === 0 || !Number.isFinite(v) ? v : Number(v.toPrecision(BEAT_DIGITS))));
+  return Object.fromEntries(Object.entries(beats).map(([label, leads]) => [label, Object.fromEntries(Object.entries(leads).map(([lead, b]) => [lead, {
+    ...b,
+    signal: round(b.signal),
+    relevance: round(b.relevance),
+    variance: round(b.variance),
+    relevanceVariance: round(b.relevanceVariance),
+    timeS: round(b.timeS),
+  }]))]));
+}
+
+/**
+ * cohort.json from member summaries: `buildCohort` (records, lead tests, centre-aligned average beats, scatter,
+ * box plots) plus the R-aligned average beats, the per-label criteria counts and per-record details. The average
+ * beats are rounded to BEAT_DIGITS significant digits; everything else keeps full precision.
+ */
+export function assembleCohort(input: AssembleCohortInput): CohortOutput {
+  const { members, className } = input;
+  const groups = input.groups ?? chooseGroups(members.map((m) => m.label), className);
+  const cohort = buildCohort({
+    model: input.model,
+    method: input.method,
+    className,
+    positiveLabel: groups.positive,
+    controlLabel: groups.control,
+    records: members.map(({ path, label, summary }) => ({
+      path,
+      label,
+      probability: summary.probability,
+      meanRelevance: summary.meanRelevance,
+      leadRelevance: summary.leadRelevance,
+      averageBeat: summary.averageBeat,
+    })),
+  });
+  const labels = [...new Set(members.map((m) => m.label))];
+  const rAligned = averageBeatsAcrossRecords(
+    Object.fromEntries(labels.map((label) => [label, members.filter((m) => m.label === label && m.summary.averageBeatRAligned).map((m) => ({ path: m.path, beat: m.summary.averageBeatRAligned as AverageBeatInput }))])),
+    'r-peak',
+  );
+  return {
+    ...cohort,
+    averageBeats: roundBeats(cohort.averageBeats),
+    steps: input.steps,
+    labelsFile: input.labelsFile,
+    errors: input.errors ?? [],
+    criteria: aggregateCriteria(className, members),
+    averageBeatsRAligned: roundBeats(rAligned.averageBeats),
+    details: members.map(({ path, summary }) => ({
+      path,
+      recordName: summary.recordName,
+      heartRateBpm: summary.heartRateBpm,
+      beatsInWindow: summary.beatsInWindow,
+      probabilities: summary.probabilities,
+      predictedPositive: summary.predictedPositive,
+      criteria: Object.fromEntries(summary.criteria.findings.map((f) => [f.id, f.agrees])),
+      completeness: summary.completeness,
+    })),
+  };
+}
