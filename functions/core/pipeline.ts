@@ -4,8 +4,8 @@
  * and a ModelRuntime; nothing here touches a platform API.
  */
 import { LeadlightError } from './errors.ts';
-import { analyseRecord } from './analysis/record-analysis.ts';
-import { type Method, attribute, graphOf, parseMethod } from './attribution/attribute.ts';
+import { analyseRelevance, analyseSignal } from './analysis/record-analysis.ts';
+import { type Attribution, type Method, attribute, graphOf, parseMethod } from './attribution/attribute.ts';
 import type { InstalledModel } from './model/manifest.ts';
 import { prepareModelInput } from './model/preprocess.ts';
 import type { ModelRuntime } from './model/runtime.ts';
@@ -50,6 +50,12 @@ export interface AnalyzeDeps {
   /** Extra warnings about the model (e.g. weights that are not the published file). */
   modelWarnings?: { code: string; message: string }[];
   now?: () => number;
+  /**
+   * Progressive results (integrated gradients only): called with a schema-valid partial result — first a one-pass
+   * map (gradient × input, `attribution.progress.preview`), then the IG estimate after 4, 8, 16, … points
+   * (`attribution.progress.done/total`). The final result returned is identical to a run without this callback.
+   */
+  onPartial?: (partial: Result) => void | Promise<void>;
 }
 
 /** Picks the model a request names, or the default; refuses unknown and unavailable models clearly. */
@@ -139,89 +145,123 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
 
   const rule = method === 'ig' && request.steps === undefined ? 'midpoint' : 'left';
   const steps = method === 'ig' ? (request.steps ?? model.defaultIgSteps) : undefined;
-  deps.onProgress?.({ stage: 'attributing', done: 0, total: steps ?? 1 });
-  const attribution = await attribute(session, {
+  const className = model.classes[classIndex];
+  // The signal's analyses (beats, waves) do not depend on the relevance: found once, reused by partial results.
+  const signal = analyseSignal(record, input);
+  const tSignal = now();
+  const baseOptions = {
     method,
     classIndex,
     numClasses,
     input: input.data,
     samples: input.samples,
     leads,
+    logitAtInput: logits[classIndex],
+  };
+
+  if (deps.onPartial && method === 'ig') {
+    // A first map in one pass (gradient × input), then integrated gradients refining it at checkpoints.
+    const preview = await attribute(session, { ...baseOptions, method: 'gradient-x-input', batchSize: 2 });
+    await deps.onPartial(buildResult(preview.relevance, { ...preview, method, steps: steps ?? 0, rule }, { preview: 'gradient-x-input', done: 0, total: steps ?? 0 }));
+  }
+  deps.onProgress?.({ stage: 'attributing', done: 0, total: steps ?? 1 });
+  const attribution = await attribute(session, {
+    ...baseOptions,
     steps,
     rule,
     batchSize: deps.batchSize ?? (deps.runtime.backend === 'wasm' ? WASM_BATCH : NATIVE_BATCH),
-    logitAtInput: logits[classIndex],
     onProgress: (done, total) => deps.onProgress?.({ stage: 'attributing', done, total }),
+    ...(deps.onPartial
+      ? {
+          onPartial: async (done: number, total: number, estimate: () => Pick<Attribution, 'relevance' | 'completeness'>) => {
+            // Checkpoints at 4, 8, 16, … points: each is the sub-rule of that size (see progressiveOrder).
+            if (done < 4 || done >= total || (done & (done - 1)) !== 0) return;
+            const { relevance, completeness } = estimate();
+            await deps.onPartial!(buildResult(relevance, { method, steps: steps ?? 0, rule, baseline: 'zeros', completeness }, { done, total }));
+          },
+        }
+      : {}),
   });
   const tAttribute = now();
 
   deps.onProgress?.({ stage: 'analysing' });
-  const analysis = analyseRecord(record, input, attribution.relevance, model.classes[classIndex]);
+  const final = buildResult(attribution.relevance, attribution, null);
   const tAnalyse = now();
-
-  const byClass = (values: number[]) => Object.fromEntries(model.classes.map((c, i) => [c, values[i]]));
-  const result = {
-    schema: RESULT_SCHEMA_VERSION,
-    record: {
-      name: record.name,
-      format: record.format,
-      samplingRateHz: record.samplingRateHz,
-      durationS: durationS(record),
-      samples: record.samples,
-      leads: [...record.leads],
-      derivedLeads: record.derivedLeads,
-      warnings: [...record.warnings],
-      ...(record.ageYears !== undefined ? { ageYears: record.ageYears } : {}),
-      ...(record.sex ? { sex: record.sex } : {}),
-      ...(record.labels ? { labels: record.labels } : {}),
-      ...(record.startTime ? { startTime: record.startTime } : {}),
-    },
-    model: {
-      id: model.id,
-      title: model.title,
-      classes: model.classes,
-      thresholds: model.thresholds,
-      weights: model.converted ? { sha256: model.converted.sha256, published: model.converted.published } : null,
-      warnings: deps.modelWarnings ?? [],
-    },
-    input: {
-      samplingRateHz: input.samplingRateHz,
-      samples: input.samples,
-      startS: input.startS,
-      signalSamples: input.signalSamples,
-      paddedSamples: input.samples - input.signalSamples,
-      resampling: input.resampling,
-      window: model.input.window,
-      /** The window the model saw, so reports draw exactly the model input (same encoding as the relevance). */
-      signalMv: encodeFloat32(input.data, [input.samples, leads]),
-    },
-    prediction: {
-      probabilities: byClass(probabilities),
-      logits: byClass(logits),
-      positive: model.classes.filter((_, i) => probabilities[i] >= model.thresholds[i]),
-    },
-    attribution: {
-      method,
-      class: model.classes[classIndex],
-      target: 'logit' as const,
-      baseline: attribution.baseline,
-      steps: attribution.steps,
-      rule: attribution.rule,
-      relevance: encodeFloat32(attribution.relevance, [input.samples, leads]),
-      completeness: attribution.completeness,
-    },
-    analysis,
-    ...(request.label !== undefined ? { label: request.label } : {}),
-    ...(request.cohort !== undefined ? { cohort: request.cohort } : {}),
-    timingsMs: {
-      read: job.tRead - job.t0,
-      preprocess: tPrep - job.tRead,
-      classify: tClassify - tPrep,
-      attribute: tAttribute - tClassify,
-      analyse: tAnalyse - tAttribute,
-      total: tAnalyse - job.t0,
-    },
+  final.timingsMs = {
+    read: job.tRead - job.t0,
+    preprocess: tPrep - job.tRead,
+    classify: tClassify - tPrep,
+    signalAnalysis: tSignal - tClassify,
+    attribute: tAttribute - tSignal,
+    analyse: tAnalyse - tAttribute,
+    total: tAnalyse - job.t0,
   };
   deps.onProgress?.({ stage: 'done' });
-  return checkResult(result);
+  return checkResult(final);
+
+  /** The result JSON for one relevance map: the final one, or a partial one (`progress` set) of a progressive run. */
+  function buildResult(
+    relevance: Float32Array,
+    meta: Pick<Attribution, 'method' | 'steps' | 'rule' | 'baseline' | 'completeness'>,
+    progress: { preview?: string; done: number; total: number } | null,
+  ): Result {
+    const analysis = analyseRelevance(signal, input, relevance, className);
+    const byClass = (values: number[]) => Object.fromEntries(model.classes.map((c, i) => [c, values[i]]));
+    return {
+      schema: RESULT_SCHEMA_VERSION,
+      record: {
+        name: record.name,
+        format: record.format,
+        samplingRateHz: record.samplingRateHz,
+        durationS: durationS(record),
+        samples: record.samples,
+        leads: [...record.leads],
+        derivedLeads: record.derivedLeads,
+        warnings: [...record.warnings],
+        ...(record.ageYears !== undefined ? { ageYears: record.ageYears } : {}),
+        ...(record.sex ? { sex: record.sex } : {}),
+        ...(record.labels ? { labels: record.labels } : {}),
+        ...(record.startTime ? { startTime: record.startTime } : {}),
+      },
+      model: {
+        id: model.id,
+        title: model.title,
+        classes: model.classes,
+        thresholds: model.thresholds,
+        weights: model.converted ? { sha256: model.converted.sha256, published: model.converted.published } : null,
+        warnings: deps.modelWarnings ?? [],
+      },
+      input: {
+        samplingRateHz: input.samplingRateHz,
+        samples: input.samples,
+        startS: input.startS,
+        signalSamples: input.signalSamples,
+        paddedSamples: input.samples - input.signalSamples,
+        resampling: input.resampling,
+        window: model.input.window,
+        /** The window the model saw, so reports draw exactly the model input (same encoding as the relevance). */
+        signalMv: encodeFloat32(input.data, [input.samples, leads]),
+      },
+      prediction: {
+        probabilities: byClass(probabilities),
+        logits: byClass(logits),
+        positive: model.classes.filter((_, i) => probabilities[i] >= model.thresholds[i]),
+      },
+      attribution: {
+        method: meta.method,
+        class: className,
+        target: 'logit' as const,
+        baseline: meta.baseline,
+        steps: meta.steps,
+        rule: meta.rule,
+        relevance: encodeFloat32(relevance, [input.samples, leads]),
+        completeness: meta.completeness,
+        ...(progress ? { progress } : {}),
+      },
+      analysis,
+      ...(request.label !== undefined ? { label: request.label } : {}),
+      ...(request.cohort !== undefined ? { cohort: request.cohort } : {}),
+      timingsMs: {},
+    };
+  }
 }

@@ -121,27 +121,47 @@ function intervalsMs(waves: WaveBoundaries[], fsHz: number) {
   };
 }
 
-/** All per-record analyses; `className` is the attributed class. */
-export function analyseRecord(record: EcgRecord, input: ModelInput, relevance: Float32Array, className: string) {
-  const { meanRelevance, leadRelevance } = summariseRelevance(relevance, input.samples);
+/** What the analyses need from the signal alone: found once per record, reused for every relevance map. */
+export interface SignalAnalysis {
+  fsHz: number;
+  rPeaks: Int32Array;
+  waves: WaveBoundaries[];
+  /** The input window's signal part per lead, and the R-peaks on the input time base. */
+  inputSignals: Float32Array[];
+  peaksInInput: Int32Array;
+  heartRateBpm: number | null;
+}
+
+/** R-peaks fused over the 12 leads of the recording, P/QRS/T boundaries and the heart rate. */
+export function analyseSignal(record: EcgRecord, input: ModelInput): SignalAnalysis {
   const fs = record.samplingRateHz;
   const rPeaks = findRPeaksMultiLead(record.signalsMv, fs);
-  const leads = LEAD_ORDER.length;
-
-  // The input window's signal part, per lead, and its relevance (the average beat lives on this time base).
   const count = input.signalSamples;
-  const inputSignals = LEAD_ORDER.map((_, k) => column(input.data, k, leads, count));
-  const inputRelevance = LEAD_ORDER.map((_, k) => column(relevance, k, leads, count));
-  const peaksInInput = Int32Array.from(
-    Array.from(rPeaks, (p) => Math.round((p / fs) * input.samplingRateHz)).filter((p) => p >= 0 && p < count),
-  );
-  const tryAverage = (alignment: BeatAlignment) => {
-    if (peaksInInput.length < 2) return null;
-    return averageBeatJson(averageBeats({ signals: inputSignals, relevance: inputRelevance, fsHz: input.samplingRateHz, rPeaks: peaksInInput, alignment }), alignment);
+  return {
+    fsHz: fs,
+    rPeaks,
+    waves: rPeaks.length >= 2 ? delineateWaves(record.signalsMv, fs, rPeaks) : [],
+    inputSignals: LEAD_ORDER.map((_, k) => column(input.data, k, LEAD_ORDER.length, count)),
+    peaksInInput: Int32Array.from(
+      Array.from(rPeaks, (p) => Math.round((p / fs) * input.samplingRateHz)).filter((p) => p >= 0 && p < count),
+    ),
+    heartRateBpm: heartRateBpm(rPeaks, fs, record.samples),
   };
+}
 
-  const waves = rPeaks.length >= 2 ? delineateWaves(record.signalsMv, fs, rPeaks) : [];
-  const rows = waveRelevance(waves, fs, input, inputSignals, inputRelevance);
+/** The analyses of one relevance map (`className` is the attributed class), given the signal analysis. */
+export function analyseRelevance(signal: SignalAnalysis, input: ModelInput, relevance: Float32Array, className: string) {
+  const { meanRelevance, leadRelevance } = summariseRelevance(relevance, input.samples);
+  const fs = signal.fsHz;
+  const inputRelevance = LEAD_ORDER.map((_, k) => column(relevance, k, LEAD_ORDER.length, input.signalSamples));
+  const tryAverage = (alignment: BeatAlignment) => {
+    if (signal.peaksInInput.length < 2) return null;
+    return averageBeatJson(
+      averageBeats({ signals: signal.inputSignals, relevance: inputRelevance, fsHz: input.samplingRateHz, rPeaks: signal.peaksInInput, alignment }),
+      alignment,
+    );
+  };
+  const rows = waveRelevance(signal.waves, fs, input, signal.inputSignals, inputRelevance);
   const criteria = compareWithCriteria({ className, waves: rows, leadRelevance });
   const toS = (s: number | null) => (s === null ? null : Number((s / fs).toFixed(4)));
 
@@ -149,13 +169,13 @@ export function analyseRecord(record: EcgRecord, input: ModelInput, relevance: F
     meanRelevance,
     leadRelevance,
     beats: {
-      rPeaksS: Array.from(rPeaks, (p) => Number((p / fs).toFixed(4))),
-      heartRateBpm: heartRateBpm(rPeaks, fs, record.samples),
+      rPeaksS: Array.from(signal.rPeaks, (p) => Number((p / fs).toFixed(4))),
+      heartRateBpm: signal.heartRateBpm,
       averageBeat: tryAverage('paper-centre'),
       averageBeatRAligned: tryAverage('r-peak'),
     },
     waves: {
-      beats: waves.map((w) => ({
+      beats: signal.waves.map((w) => ({
         rPeakS: toS(w.rPeak),
         pOnsetS: toS(w.pOnset),
         pOffsetS: toS(w.pOffset),
@@ -165,9 +185,14 @@ export function analyseRecord(record: EcgRecord, input: ModelInput, relevance: F
         tOffsetS: toS(w.tOffset),
       })),
       relevanceByLead: waveTotals(rows),
-      intervals: intervalsMs(waves, fs),
+      intervals: intervalsMs(signal.waves, fs),
       beatsInWindow: new Set(rows.map((r) => r.beat)).size,
     },
     criteria,
   };
+}
+
+/** All per-record analyses; `className` is the attributed class. */
+export function analyseRecord(record: EcgRecord, input: ModelInput, relevance: Float32Array, className: string) {
+  return analyseRelevance(analyseSignal(record, input), input, relevance, className);
 }

@@ -50,6 +50,12 @@ export interface AttributionOptions {
   logitAtInput?: number;
   logitAtBaseline?: number;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * IG only: called after each run with the number of points done and a function computing the estimate so far
+   * (x times the mean gradient over those points). The points are visited in `progressiveOrder`, so each estimate is
+   * a coarser quadrature of the same integral; the final map does not depend on whether this is given.
+   */
+  onPartial?: (done: number, total: number, estimate: () => { relevance: Float32Array; completeness: Attribution['completeness'] }) => void | Promise<void>;
 }
 
 export interface Attribution {
@@ -59,6 +65,22 @@ export interface Attribution {
   rule: IgRule | null;
   baseline: 'zeros';
   completeness: { sum: number; expected: number; logitAtInput: number; logitAtBaseline: number; relativeError: number };
+}
+
+/**
+ * The order in which the N interpolation points are visited: bit-reversed indices (van der Corput), so the first
+ * 2^j points of a 2^m-step rule are its 2^j-step sub-rule, spread evenly over [0, 1]. Used for every IG run, so a
+ * progressive run and a one-shot run sum the same values in the same order and give identical maps.
+ */
+export function progressiveOrder(steps: number): number[] {
+  const bits = Math.max(1, Math.ceil(Math.log2(steps)));
+  const order: number[] = [];
+  for (let i = 0; i < 1 << bits; i++) {
+    let r = 0;
+    for (let b = 0; b < bits; b++) if (i & (1 << b)) r |= 1 << (bits - 1 - b);
+    if (r < steps) order.push(r);
+  }
+  return order;
 }
 
 /** The interpolation points α of an N-step integrated-gradients rule. */
@@ -75,13 +97,14 @@ function seedFor(batch: number, numClasses: number, classIndex: number): Float32
   return seed;
 }
 
-/** Evaluates the graph on inputs α·x for each α; calls `consume(b, alpha, grad, logits)` per point. */
+/** Evaluates the graph on inputs α·x for each α; calls `consume(alpha, values, logit)` per point, `afterRun` per run. */
 async function evaluateScaled(
   session: GraphSession,
   opts: AttributionOptions,
   alphas: number[],
   output: 'grad' | 'relevance',
   consume: (alpha: number, values: Float32Array, logit: number) => void,
+  afterRun?: () => void | Promise<void>,
 ): Promise<void> {
   const size = opts.samples * opts.leads;
   const batchSize = Math.max(1, opts.batchSize ?? 4);
@@ -104,6 +127,7 @@ async function evaluateScaled(
     const logits = result.logits.data;
     chunk.forEach((alpha, b) => consume(alpha, values.subarray(b * size, (b + 1) * size), logits[b * opts.numClasses + opts.classIndex]));
     opts.onProgress?.(Math.min(start + chunk.length, alphas.length), alphas.length);
+    await afterRun?.();
   }
 }
 
@@ -119,22 +143,40 @@ export async function attribute(session: GraphSession, opts: AttributionOptions)
   if (opts.method === 'ig') {
     rule = opts.rule ?? 'left';
     steps = opts.steps ?? 64;
-    const alphas = igAlphas(steps, rule);
+    const grid = igAlphas(steps, rule);
+    const alphas = progressiveOrder(steps).map((k) => grid[k]);
+    // The end points' logits (for completeness) come first, so every partial estimate can report completeness.
     const extra: number[] = [];
     if (logitAtBaseline === undefined && rule !== 'left') extra.push(0);
     if (logitAtInput === undefined) extra.push(1);
     const sum = new Float64Array(size);
     const total = alphas.length;
     let done = 0;
-    await evaluateScaled(session, { ...opts, onProgress: undefined }, [...alphas, ...extra], 'grad', (alpha, grad, logit) => {
-      if (done < total) {
+    if (extra.length) {
+      // In a run of their own, so the integration points are batched the same way whatever is known beforehand.
+      await evaluateScaled(session, { ...opts, onProgress: undefined, batchSize: extra.length }, extra, 'grad', (alpha, _grad, logit) => {
+        if (alpha === 0) logitAtBaseline = logit;
+        else logitAtInput = logit;
+      });
+    }
+    const estimate = () => {
+      const map = new Float32Array(size);
+      for (let i = 0; i < size; i++) map[i] = (opts.input[i] * sum[i]) / done;
+      return { relevance: map, completeness: completenessOf(map, logitAtInput as number, logitAtBaseline as number) };
+    };
+    await evaluateScaled(
+      session,
+      { ...opts, onProgress: undefined },
+      alphas,
+      'grad',
+      (alpha, grad, logit) => {
         for (let i = 0; i < size; i++) sum[i] += grad[i];
         if (alpha === 0) logitAtBaseline = logit;
         done++;
         opts.onProgress?.(done, total);
-      } else if (alpha === 0) logitAtBaseline = logit;
-      else logitAtInput = logit;
-    });
+      },
+      opts.onPartial ? () => opts.onPartial!(done, total, estimate) : undefined,
+    );
     for (let i = 0; i < size; i++) relevance[i] = (opts.input[i] * sum[i]) / steps;
   } else {
     const output = opts.method === 'gradient' || opts.method === 'gradient-x-input' ? 'grad' : 'relevance';
@@ -148,21 +190,20 @@ export async function attribute(session: GraphSession, opts: AttributionOptions)
     });
   }
 
-  let total = 0;
-  for (let i = 0; i < size; i++) total += relevance[i];
-  const expected = (logitAtInput as number) - (logitAtBaseline as number);
   return {
     method: opts.method,
     relevance,
     steps,
     rule,
     baseline: 'zeros',
-    completeness: {
-      sum: total,
-      expected,
-      logitAtInput: logitAtInput as number,
-      logitAtBaseline: logitAtBaseline as number,
-      relativeError: Math.abs(total - expected) / Math.max(Math.abs(expected), 1e-12),
-    },
+    completeness: completenessOf(relevance, logitAtInput as number, logitAtBaseline as number),
   };
+}
+
+/** Completeness of a map: its sum against f(x) − f(baseline) of the class logit. */
+function completenessOf(relevance: Float32Array, logitAtInput: number, logitAtBaseline: number): Attribution['completeness'] {
+  let sum = 0;
+  for (let i = 0; i < relevance.length; i++) sum += relevance[i];
+  const expected = logitAtInput - logitAtBaseline;
+  return { sum, expected, logitAtInput, logitAtBaseline, relativeError: Math.abs(sum - expected) / Math.max(Math.abs(expected), 1e-12) };
 }
