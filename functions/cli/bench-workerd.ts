@@ -105,10 +105,13 @@ export async function benchWorkerd(modelId: string, recordPath: string, weightsF
     }
   };
   try {
-    const ping = Math.min((await call('/ping')).ms, (await call('/ping')).ms);
+    // Request overhead, measured warm just before each timed group and subtracted from it.
+    const pingMs = async () => Math.min((await call('/ping')).ms, (await call('/ping')).ms, (await call('/ping')).ms);
+    let ping = await pingMs();
     const idleRss = workerdRss('VmRSS');
     const load = await call('/load');
     const firstMapCold = await call('/first-map');
+    ping = await pingMs();
     const gradient = [await call('/gradient'), await call('/gradient'), await call('/gradient')].map((c) => c.ms - ping).sort((a, b) => a - b)[1];
     const ig = await call('/ig', `&steps=64&batch=${WASM_BATCH}`);
     const firstMap = await call('/first-map');
@@ -116,6 +119,7 @@ export async function benchWorkerd(modelId: string, recordPath: string, weightsF
     const peakAfterIg = workerdRss('VmHWM');
     await call('/release');
     await call('/load', '&classifier=1');
+    ping = await pingMs();
     const forward = [await call('/forward'), await call('/forward'), await call('/forward')].map((c) => c.ms - ping).sort((a, b) => a - b)[1];
     return {
       model: modelId,
