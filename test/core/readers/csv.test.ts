@@ -4,6 +4,7 @@
  * columns, units and metadata, on hostile input and under seeded fuzzing. Expected per-lead values of ECG_12L.csv
  * come from NumPy (test/fixtures/readers-binary/compute_expected.py).
  */
+import { codeOf, sumOf } from '../../helpers/outcomes.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -23,21 +24,6 @@ const opts = DEFAULT_READ_OPTIONS;
 const LEADS = ['I', 'II', 'III', 'aVR', 'aVL', 'aVF', 'V1', 'V2', 'V3', 'V4', 'V5', 'V6'];
 const text = (name: string, s: string): InputFile => ({ name, bytes: new TextEncoder().encode(s) });
 
-const sumOf = (s: ArrayLike<number>) => {
-  let total = 0;
-  for (let i = 0; i < s.length; i++) total += s[i];
-  return total;
-};
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof LeadlightError) return e.code;
-    throw e;
-  }
-}
 
 /** A synthetic 12-lead table: lead k, row n = (k + 1) × sin(2π·n/fs) × amplitude. */
 function table(o: { delimiter?: string; header?: string[]; rows?: number; fs?: number; time?: 's' | 'ms' | 'none'; timeHeader?: string; pre?: string[]; amplitude?: number; decimalComma?: boolean } = {}): string {

@@ -3,6 +3,7 @@
  * per lead from an independent NumPy decoder, test/fixtures/readers-binary/compute_expected.py), on synthetic files
  * for the other variants (µV/V units, BDF 24-bit, EDF+ annotations, mixed rates, EDF+D), hostile input and fuzzing.
  */
+import { codeOf, sumOf } from '../../helpers/outcomes.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,21 +23,6 @@ const contec: InputFile = {
 const opts = DEFAULT_READ_OPTIONS;
 const LEADS = ['I', 'II', 'III', 'aVR', 'aVL', 'aVF', 'V1', 'V2', 'V3', 'V4', 'V5', 'V6'];
 
-const sumOf = (s: ArrayLike<number>) => {
-  let total = 0;
-  for (let i = 0; i < s.length; i++) total += s[i];
-  return total;
-};
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof LeadlightError) return e.code;
-    throw e;
-  }
-}
 
 interface SynthSignal {
   label: string;

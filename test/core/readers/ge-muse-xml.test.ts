@@ -1,6 +1,7 @@
 // GE MUSE XML: the BRAVEHEART example exports (8 stored leads, 500 Hz, 10 s) against values decoded
 // independently with Python (test/fixtures/readers/xml-expected.json), the Einthoven identities of the derived
 // limb leads, the QRS times MUSE itself stored, and damaged variants.
+import { codeOfAsync as codeOf } from '../../helpers/outcomes.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,15 +25,6 @@ const load = (name: string): InputFile => ({ name, bytes: new Uint8Array(readFil
 const latin1 = (file: InputFile) => new TextDecoder('latin1').decode(file.bytes);
 const asFile = (text: string): InputFile => ({ name: 'edited.xml', bytes: Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff) });
 
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(LeadlightError);
-    return (e as LeadlightError).code;
-  }
-  return undefined;
-}
 
 /** The QRS times (ms) MUSE stored in `<QRSTimesTypes>`. */
 function qrsTimesMs(text: string): number[] {

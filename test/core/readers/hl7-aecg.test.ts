@@ -1,6 +1,7 @@
 // HL7 aECG: the HL7 reference example (12 rhythm leads × 5000 samples, 2.5 µV per unit, 500 Hz, as the `aecg`
 // package's tests state) against digits extracted independently with Python, the preference of rhythm over
 // representative beats, the minimal schema example (one 13-sample lead → a clear lead_missing), and damage.
+import { codeOfAsync as codeOf } from '../../helpers/outcomes.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,15 +25,6 @@ const asFile = (text: string): InputFile => ({ name: 'edited.xml', bytes: new Te
 const example = load('Example aECG.xml');
 const exampleText = new TextDecoder().decode(example.bytes);
 
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(LeadlightError);
-    return (e as LeadlightError).code;
-  }
-  return undefined;
-}
 
 describe('HL7 aECG reference example (Example aECG.xml)', () => {
   it('is recognised by its AnnotatedECG root, behind comments, and by no other XML reader', () => {

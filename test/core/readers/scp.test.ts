@@ -5,6 +5,7 @@
  * come from an independent NumPy decoder (test/fixtures/readers-binary/compute_expected.py → expected.json).
  * Plus refusals of the variants Leadlight does not decode, hostile input and seeded fuzzing.
  */
+import { codeOf, sumOf } from '../../helpers/outcomes.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -23,21 +24,6 @@ const example = load('examples/Example.scp');
 const contec = load('tools/0000050.ECG.scp');
 const opts = DEFAULT_READ_OPTIONS;
 
-const sumOf = (s: ArrayLike<number>) => {
-  let total = 0;
-  for (let i = 0; i < s.length; i++) total += s[i];
-  return total;
-};
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-    return 'ok';
-  } catch (e) {
-    if (e instanceof LeadlightError) return e.code;
-    throw e;
-  }
-}
 
 /** Section offsets from section 0's pointer table (EN 1064 §5.4), for building variants in the tests. */
 function sectionOffset(bytes: Uint8Array, id: number): number {

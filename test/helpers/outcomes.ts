@@ -1,0 +1,30 @@
+/** Small helpers the reader tests share: the error code a call ends with, and sums of samples. */
+import { LeadlightError } from '../../functions/core/errors.ts';
+
+/** 'ok', or the stable code of the LeadlightError `f` throws (any other exception fails the test). */
+export function codeOf(f: () => unknown): string {
+  try {
+    f();
+    return 'ok';
+  } catch (e) {
+    if (e instanceof LeadlightError) return e.code;
+    throw e;
+  }
+}
+
+/** The stable code of the LeadlightError `p` rejects with, or undefined when it resolves. */
+export async function codeOfAsync(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof LeadlightError) return e.code;
+    throw e;
+  }
+  return undefined;
+}
+
+export function sumOf(s: ArrayLike<number>): number {
+  let total = 0;
+  for (let i = 0; i < s.length; i++) total += s[i];
+  return total;
+}
