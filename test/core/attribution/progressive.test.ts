@@ -40,7 +40,7 @@ describe('a progressive run', () => {
       expect(withoutTimings(progressive)).toBe(withoutTimings(oneShot));
 
       const total = steps ?? model.defaultIgSteps;
-      const progress = partials.map((p) => (p.attribution as { progress: { done: number; total: number; preview?: string } }).progress);
+      const progress = partials.map((p) => (p.attribution as unknown as { progress: { done: number; total: number; preview?: string } }).progress);
       expect(progress[0]).toEqual({ preview: 'gradient-x-input', done: 0, total });
       // Checkpoints fall where a run of the batch ends on 4, 8, 16, … points; the last is half the rule.
       const done = progress.slice(1).map((p) => p.done);
