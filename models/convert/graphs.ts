@@ -281,8 +281,13 @@ export function emitGradient(g: GraphBuilder, ir: IrGraph, kernelsWhenNeeded = f
   const seed = g.input('seed', ['N', ir.classes]);
   const fwd = emitForward(g, ir, x, true);
   g.op('Identity', [fwd.logits], {}, 'logits');
-  const dxNct = emitBackward(g, ir, fwd, seed, kernelsWhenNeeded);
-  g.op('Transpose', [dxNct], { perm: [0, 2, 1] }, 'grad');
+  // An all-zero seed has an all-zero gradient: skip the backward pass then (If), so a run that only needs the
+  // logits — classifying before the class to explain is known — costs a forward pass, in the same session.
+  const needsGradient = g.op('Greater', [g.op('ReduceMax', [g.op('Abs', [seed])], { keepdims: 0 }), g.float('const/zero', 0)]);
+  const backward = g.subgraph(() => [emitBackward(g, ir, fwd, seed, kernelsWhenNeeded)]);
+  const zeros = g.subgraph(() => [g.op('ConstantOfShape', [g.op('Shape', [fwd.names.get(ir.input)!])])]);
+  const [dxNct] = g.node('If', [needsGradient], { then_branch: { graph: backward }, else_branch: { graph: zeros } });
+  g.op('Transpose', [dxNct!], { perm: [0, 2, 1] }, 'grad');
   g.output('logits', ['N', ir.classes]);
   g.output('grad', ['N', ir.inputShape.length, ir.inputShape.channels]);
 }

@@ -5,7 +5,13 @@
  */
 import { AttributeType, DataType, IR_VERSION, OPSET, encodeModel } from './onnx-proto.ts';
 
-export type AttrValue = number | number[] | string | { float: number };
+/** A subgraph attribute (e.g. If's branches): its nodes and the names it outputs (float tensors of any shape). */
+export interface Subgraph {
+  nodes: Record<string, unknown>[];
+  outputs: string[];
+}
+
+export type AttrValue = number | number[] | string | { float: number } | { graph: Subgraph };
 
 const ALIGN = 64;
 
@@ -140,10 +146,24 @@ export class GraphBuilder {
       if (typeof v === 'number') return { name, type: AttributeType.INT, i: v };
       if (Array.isArray(v)) return { name, type: AttributeType.INTS, ints: v };
       if (typeof v === 'string') return { name, type: AttributeType.STRING, s: new TextEncoder().encode(v) };
+      if ('graph' in v) {
+        const output = v.graph.outputs.map((o) => ({ name: o, type: { tensor_type: { elem_type: DataType.FLOAT } } }));
+        return { name, type: AttributeType.GRAPH, g: { name: `${this.name}/${name}_${this.nodes.length}`, node: v.graph.nodes, output } };
+      }
       return { name, type: AttributeType.FLOAT, f: v.float };
     });
     this.nodes.push({ op_type: opType, name: `${opType}_${this.nodes.length}`, input: inputs, output: outs, attribute });
     return outs;
+  }
+
+  /**
+   * Emits nodes with `build` into a subgraph instead of this graph; the subgraph may use any value of this graph
+   * (outer scope: inputs, initializers, earlier nodes' outputs).
+   */
+  subgraph(build: () => string[]): Subgraph {
+    const start = this.nodes.length;
+    const outputs = build();
+    return { nodes: this.nodes.splice(start), outputs };
   }
 
   /** Shorthand for a single-output node. */

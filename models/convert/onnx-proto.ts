@@ -19,6 +19,7 @@ const schema = {
             i: { type: 'int64', id: 3 },
             s: { type: 'bytes', id: 4 },
             t: { type: 'TensorProto', id: 5 },
+            g: { type: 'GraphProto', id: 6 },
             floats: { rule: 'repeated', type: 'float', id: 7 },
             ints: { rule: 'repeated', type: 'int64', id: 8 },
             strings: { rule: 'repeated', type: 'bytes', id: 9 },
@@ -132,7 +133,7 @@ const root = protobuf.Root.fromJSON(schema);
 /** ONNX TensorProto.DataType values used here. */
 export const DataType = { FLOAT: 1, INT64: 7 } as const;
 /** ONNX AttributeProto.AttributeType values used here. */
-export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
+export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, GRAPH: 5, FLOATS: 6, INTS: 7 } as const;
 /** ONNX IR version 8 goes with opset 17 (onnx/onnx docs/Versioning.md). */
 export const IR_VERSION = 8;
 export const OPSET = 17;

@@ -13,7 +13,7 @@ for (const id of TEST_MODEL_IDS) {
   const classIndex = golden.json.attributed_class_index;
   for (const backend of ['wasm', 'native'] as const) {
     describe(`${id} in ${backend}`, () => {
-      it('gives the golden logits at the golden input and at zero input', async () => {
+      it('gives the golden logits at the golden input and at zero input, and no gradient for a zero seed', async () => {
         const model = await testModel(id);
         const session = await testRuntime(backend).session(model, 'gradient');
         const classes = model.classes.length;
@@ -22,8 +22,10 @@ for (const id of TEST_MODEL_IDS) {
             x: { data: new Float32Array([...golden.input, ...new Float32Array(samples * leads)]), dims: [2, samples, leads] },
             seed: { data: new Float32Array(2 * classes), dims: [2, classes] },
           },
-          ['logits'],
+          ['logits', 'grad'],
         );
+        // A zero seed skips the backward pass (If in the graph): its gradient is exactly zero.
+        expect(out.grad.data.every((v) => v === 0)).toBe(true);
         golden.json.logits.forEach((v, c) => expect(Math.abs(out.logits.data[c] - v)).toBeLessThan(1e-4));
         golden.json.logits_at_zero_input.forEach((v, c) => expect(Math.abs(out.logits.data[classes + c] - v)).toBeLessThan(1e-4));
       });
