@@ -99,19 +99,13 @@ export function fuzzCaseCount(defaultCases: number): number {
 }
 
 /**
- * Runs `cases` seeded mutations of `file` through `run` (default: the reader's sniff → read → toEcgRecord) and
- * classifies every outcome. Seeds are `seed + k`, so a failing case is reproduced by its seed.
+ * Runs `cases` inputs made by `mutate(seededRandom(seed + k))` through `run` and classifies every outcome: a
+ * record, a LeadlightError (by code), or a crash (anything else). A failing case is reproduced by its seed.
  */
-export async function fuzzReader(
-  file: InputFile,
-  cases: number,
-  seed: number,
-  run: (mutated: InputFile) => Promise<unknown>,
-): Promise<FuzzSummary> {
+export async function fuzzCases<T>(cases: number, seed: number, mutate: (random: () => number) => T, run: (mutated: T) => Promise<unknown>): Promise<FuzzSummary> {
   const summary: FuzzSummary = { cases, records: 0, errorsByCode: {}, crashes: [], slowestMs: 0 };
   for (let k = 0; k < cases; k++) {
-    const random = seededRandom(seed + k);
-    const mutated: InputFile = { name: file.name, bytes: mutateBytes(file.bytes, random) };
+    const mutated = mutate(seededRandom(seed + k));
     const start = performance.now();
     try {
       await run(mutated);
@@ -123,6 +117,11 @@ export async function fuzzReader(
     summary.slowestMs = Math.max(summary.slowestMs, performance.now() - start);
   }
   return summary;
+}
+
+/** Seeded byte mutations of one file through `run` (e.g. the reader's sniff → read → toEcgRecord). */
+export function fuzzReader(file: InputFile, cases: number, seed: number, run: (mutated: InputFile) => Promise<unknown>): Promise<FuzzSummary> {
+  return fuzzCases(cases, seed, (random) => ({ name: file.name, bytes: mutateBytes(file.bytes, random) }), run);
 }
 
 /** The default run for one reader: a file the reader does not sniff counts as refused (`unsupported_format`). */

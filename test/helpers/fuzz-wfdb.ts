@@ -6,9 +6,8 @@
  * drops a companion file. Every outcome must be a record or a LeadlightError. Reusable from tests and scripts:
  *   FUZZ_BINARY_CASES=1000 npx vitest run --project core test/core/readers/wfdb-fuzz.test.ts
  */
-import { isLeadlightError } from '../../functions/core/errors.ts';
 import type { InputFile } from '../../functions/core/record.ts';
-import { mutateBytes, seededRandom, type FuzzSummary } from './fuzz-binary.ts';
+import { fuzzCases, mutateBytes, type FuzzSummary } from './fuzz-binary.ts';
 
 export { seededRandom, fuzzCaseCount, type FuzzSummary } from './fuzz-binary.ts';
 
@@ -86,18 +85,5 @@ export async function fuzzWfdbRecord(
   seed: number,
   run: (files: InputFile[]) => Promise<unknown>,
 ): Promise<FuzzSummary> {
-  const summary: FuzzSummary = { cases, records: 0, errorsByCode: {}, crashes: [], slowestMs: 0 };
-  for (let k = 0; k < cases; k++) {
-    const mutated = mutateWfdbRecord(files, seededRandom(seed + k));
-    const start = performance.now();
-    try {
-      await run(mutated);
-      summary.records++;
-    } catch (e) {
-      if (isLeadlightError(e)) summary.errorsByCode[e.code] = (summary.errorsByCode[e.code] ?? 0) + 1;
-      else summary.crashes.push(`${seed + k}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
-    }
-    summary.slowestMs = Math.max(summary.slowestMs, performance.now() - start);
-  }
-  return summary;
+  return fuzzCases(cases, seed, (random) => mutateWfdbRecord(files, random), run);
 }

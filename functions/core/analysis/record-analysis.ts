@@ -191,8 +191,3 @@ export function analyseRelevance(signal: SignalAnalysis, input: ModelInput, rele
     criteria,
   };
 }
-
-/** All per-record analyses; `className` is the attributed class. */
-export function analyseRecord(record: EcgRecord, input: ModelInput, relevance: Float32Array, className: string) {
-  return analyseRelevance(analyseSignal(record, input), input, relevance, className);
-}
