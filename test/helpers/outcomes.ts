@@ -28,3 +28,8 @@ export function sumOf(s: ArrayLike<number>): number {
   for (let i = 0; i < s.length; i++) total += s[i];
   return total;
 }
+
+/** Asserts that `f` throws a LeadlightError (any stable code). */
+export function expectLeadlightError(f: () => unknown): void {
+  if (codeOf(f) === 'ok') throw new Error('expected a LeadlightError, but the call returned');
+}

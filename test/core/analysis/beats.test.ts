@@ -4,6 +4,7 @@
  * reader; beats from the NeuroKit2 detector on V6 as in the paper. Expected values follow from the window rule
  * (−0.35·RR … +0.5·RR, ±0.1 s more when HR ≥ 80) and from the definition of the average.
  */
+import { expectLeadlightError } from '../../helpers/outcomes.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,7 +12,6 @@ import { averageBeats, heartRateBpm, paperBeatWindowS, rrIntervalsS, windowOffse
 import { findRPeaks } from '../../../functions/core/signal/rpeaks.ts';
 import { wfdbReader } from '../../../functions/core/readers/wfdb.ts';
 import { DEFAULT_READ_OPTIONS } from '../../../functions/core/readers/types.ts';
-import { isLeadlightError } from '../../../functions/core/errors.ts';
 import { toEcgRecord } from '../../../functions/core/record.ts';
 import { ecgDir } from '../../helpers/paths.ts';
 
@@ -22,15 +22,6 @@ async function readCpsc(name: string) {
   return toEcgRecord(await wfdbReader.read(files[0], files, DEFAULT_READ_OPTIONS));
 }
 
-const expectLeadlightError = (f: () => unknown) => {
-  let error: unknown;
-  try {
-    f();
-  } catch (e) {
-    error = e;
-  }
-  expect(isLeadlightError(error)).toBe(true);
-};
 
 describe('the paper beat window', () => {
   it('is −350/+500 ms at 60 bpm and widens by 0.1 s each side from 80 bpm', () => {

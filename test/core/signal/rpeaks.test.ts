@@ -9,12 +9,12 @@
  * - CPSC 2019 (50 records here), 500 Hz single lead: reference R_peak, tolerance 75 ms, peaks in the first and
  *   last 0.5 s ignored (torch_ecg compute_metrics(thr=0.075)). A hard, noisy set.
  */
+import { expectLeadlightError } from '../../helpers/outcomes.ts';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { findRPeaks, findRPeaksMultiLead } from '../../../functions/core/signal/rpeaks.ts';
 import { beatSamples } from '../../../functions/core/readers/wfdb-annotation.ts';
-import { isLeadlightError } from '../../../functions/core/errors.ts';
 import { CPSC2019_DIR, LUDB_DIR, LUDB_LEADS, MIT_DIR, ludbRecords, ludbWaves, matchBeats, readAnnotations, readCpsc2019, readWfdbRecord, sePpv } from './load.ts';
 
 type Counts = { tp: number; fn: number; fp: number };
@@ -168,16 +168,6 @@ describe('R-peaks on CPSC 2019 (single lead, 500 Hz, tolerance 75 ms)', () => {
 });
 
 describe('R-peak detectors on hostile input', () => {
-  const expectLeadlightError = (f: () => unknown) => {
-    let error: unknown;
-    try {
-      f();
-    } catch (e) {
-      error = e;
-    }
-    expect(isLeadlightError(error)).toBe(true);
-  };
-
   it('returns no beats for empty, tiny, flat or all-zero signals', () => {
     expect(findRPeaks(new Float32Array(0), 500).length).toBe(0);
     expect(findRPeaks(new Float32Array(2), 500).length).toBe(0);
