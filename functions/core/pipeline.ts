@@ -131,14 +131,19 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
 
   deps.onProgress?.({ stage: 'classifying' });
   const session = await deps.runtime.session(model, graphOf(method));
+  // The input and the zero baseline in one run with zero seeds: the graph skips its backward pass, so this costs
+  // two forward passes and gives every logit the attribution needs (completeness: f(x) − f(0)).
+  const withBaseline = new Float32Array(2 * input.data.length);
+  withBaseline.set(input.data);
   const forward = await session.run(
     {
-      x: { data: input.data, dims: [1, input.samples, leads] },
-      seed: { data: new Float32Array(numClasses), dims: [1, numClasses] },
+      x: { data: withBaseline, dims: [2, input.samples, leads] },
+      seed: { data: new Float32Array(2 * numClasses), dims: [2, numClasses] },
     },
     ['logits'],
   );
-  const logits = Array.from(forward.logits.data);
+  const logits = Array.from(forward.logits.data.subarray(0, numClasses));
+  const baselineLogits = forward.logits.data.subarray(numClasses, 2 * numClasses);
   const probabilities = logits.map(sigmoid);
   const classIndex = job.requestedClass ?? probabilities.indexOf(Math.max(...probabilities));
   const tClassify = now();
@@ -157,6 +162,7 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
     samples: input.samples,
     leads,
     logitAtInput: logits[classIndex],
+    logitAtBaseline: baselineLogits[classIndex],
   };
 
   if (deps.onPartial && method === 'ig') {
