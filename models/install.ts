@@ -21,7 +21,7 @@ import type { InstalledModel, ModelManifest, ModelSource } from '../functions/co
 import { INSTALLED_GRAPH_KINDS, defaultRepoRoot, listSourceManifests, loadSourceManifest } from './convert/manifests.ts';
 
 /** Bumped whenever the converter's output changes, so cached builds are regenerated. */
-export const CONVERTER_VERSION = '6';
+export const CONVERTER_VERSION = '7';
 
 export { loadSourceManifest, listSourceManifests, defaultRepoRoot };
 

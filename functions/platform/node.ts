@@ -33,12 +33,16 @@ export function ortWasmBytes(): Uint8Array {
   return readFileSync(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
 }
 
-/** A runtime reading model files from `buildDir`: `wasm` (onnxruntime-web, 1 thread) or `native` (all cores). */
-export function createNodeRuntime(backend: 'wasm' | 'native', buildDir = modelsBuildDir, numThreads?: number): ModelRuntime {
+/**
+ * A runtime reading model files from `buildDir`: `wasm` (onnxruntime-web, 1 thread) or `native` (all cores).
+ * Node's WASM runtime is not memory-bound: it folds derived kernels at load unless `leanMemory` (the Worker's mode).
+ */
+export function createNodeRuntime(backend: 'wasm' | 'native', buildDir = modelsBuildDir, numThreads?: number, leanMemory = false): ModelRuntime {
   return createOrtRuntime({
     backend,
     wasmBinary: backend === 'wasm' ? ortWasmBytes() : undefined,
     numThreads,
+    leanMemory,
     modelsDir: buildDir,
     loadFile: async (path) => new Uint8Array(await readFile(join(buildDir, path))),
   });

@@ -24,6 +24,12 @@ export interface OrtRuntimeOptions {
   loadFile: (path: string) => Promise<Uint8Array>;
   /** native only: the models build folder on disk, so onnxruntime-node maps graphs and weights itself. */
   modelsDir?: string;
+  /**
+   * wasm: keep the WASM memory small (the Worker's 128 MB isolate, the browser) — derived kernels are computed per
+   * run just before use (`gradient-lowmem`, no constant folding) instead of once at load. Default true; Node's
+   * WASM runtime turns it off for speed (≈ 20 % faster gradients, ~170 MB instead of ~60 MB).
+   */
+  leanMemory?: boolean;
 }
 
 type Ort = typeof OrtWebModule;
@@ -96,8 +102,9 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
   const sessions = new Map<string, Promise<QueuedSession>>();
 
   async function createSession(model: InstalledModel, graph: GraphKind): Promise<QueuedSession> {
-    // WASM computes derived kernels per run (no constant folding, see below): use the lean gradient variant there.
-    const lean = options.backend === 'wasm' && graph === 'gradient' && model.graphs['gradient-lowmem'];
+    // Lean WASM computes derived kernels per run (no constant folding, see below): the lean gradient variant.
+    const leanMemory = options.backend === 'wasm' && options.leanMemory !== false;
+    const lean = leanMemory && graph === 'gradient' && model.graphs['gradient-lowmem'];
     const file = lean ? model.graphs['gradient-lowmem'] : model.graphs[graph];
     if (model.status !== 'available' || !file) {
       throw new LeadlightError('model_unavailable', model.reason ?? `Model ${model.id} has no ${graph} graph installed; run npm install.`);
@@ -124,9 +131,9 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
       graphOptimizationLevel: 'all',
       enableCpuMemArena: false,
       enableMemPattern: false,
-      // Folding the derived kernels (flipped, rearranged, BN-folded) at load multiplies the WASM memory (Ribeiro:
-      // 172 MB instead of 40 MB at load); computing them per run costs a few per cent and keeps the isolate small.
-      extra: { optimization: { disable_specified_optimizers: 'ConstantFolding' } },
+      // Folding the derived kernels (flipped, rearranged) at load multiplies the WASM memory (Ribeiro: 172 MB
+      // instead of 40 MB at load); computing them per run costs ~20 % of a gradient and keeps the isolate small.
+      ...(leanMemory ? { extra: { optimization: { disable_specified_optimizers: 'ConstantFolding' } } } : {}),
       ...(weights && weightsFile ? { externalData: [{ path: weightsFile, data: weights }] } : {}),
     });
     return new QueuedSession(session, ort, true);

@@ -5,7 +5,10 @@
  *   written with standard ONNX opset-17 operators (convolution input gradients as stride-1 Conv with flipped or
  *   polyphase kernels, Gemm with transB for Dense, ReLU by a Where mask, max-pool routing through MaxPool's
  *   argmax indices and ScatterElements(reduction="add")).
- * Internally tensors are channels-first (NCT) as ONNX Conv expects; the input is transposed once.
+ * Internally a sequence is [N, C, 1, T]: the 1-D convolutions are emitted as 2-D ones of height 1, because
+ * onnxruntime's CPU provider runs 2-D convolutions in its blocked NCHWc layout (about 1.4× faster than its 1-D
+ * im2col path on this project's machines; the WASM build has no NCHWc and runs both alike). The input is
+ * rearranged once on the way in (toInternal) and the gradient once on the way out (toExternal).
  * Only the Keras weights are stored (external data); derived kernels (BatchNormalization folded, flipped,
  * polyphase, positive/negative parts) are small constant subgraphs onnxruntime folds at session creation.
  */
@@ -21,7 +24,35 @@ export interface ForwardResult {
 }
 
 function dimsOfShape(s: IrShape): number[] {
-  return s.kind === 'seq' ? [s.channels, 1] : [s.features];
+  return s.kind === 'seq' ? [s.channels, 1, 1] : [s.features];
+}
+
+/** Dims of a convolution kernel in the internal layout: [Cout, Cin, 1, K]. */
+export function kernelDims(cout: number, cin: number, kernel: number): number[] {
+  return [cout, cin, 1, kernel];
+}
+
+/** ONNX attributes of a 1-D convolution or pooling window in the internal (height-1 2-D) layout. */
+export function windowAttrs(kernel: number, stride: number, padLeft: number, padRight: number): { kernel_shape: number[]; strides: number[]; pads: number[] } {
+  return { kernel_shape: [1, kernel], strides: [1, stride], pads: [0, padLeft, 0, padRight] };
+}
+
+/** Channel counts up to which a backward convolution runs as a 1-D one (see emitConvInputGrad). */
+const FEW_CHANNELS = 64;
+
+/** ONNX attributes of a convolution of the IR in the internal layout. */
+export function convAttrs(op: ConvGeometry): { kernel_shape: number[]; strides: number[]; pads: number[]; dilations: number[]; group: number } {
+  return { ...windowAttrs(op.kernel, op.stride, op.padLeft, op.padRight), dilations: [1, 1], group: 1 };
+}
+
+/** [N, T, C] (the model input) → [N, C, 1, T]. */
+export function toInternal(g: GraphBuilder, x: string): string {
+  return g.op('Transpose', [g.op('Unsqueeze', [x, g.int64('const/axis2', [2])])], { perm: [0, 3, 2, 1] });
+}
+
+/** [N, C, 1, T] → [N, T, C] (the layout of the model input), under the name `output` when given. */
+export function toExternal(g: GraphBuilder, t: string, output?: string): string {
+  return g.op('Squeeze', [g.op('Transpose', [t], { perm: [0, 3, 2, 1] }), g.int64('const/axis2', [2])], {}, output);
 }
 
 /**
@@ -31,11 +62,11 @@ function dimsOfShape(s: IrShape): number[] {
  */
 export function convWeight(g: GraphBuilder, op: Extract<IrOp, { op: 'conv' }>): string {
   const fold = op.fold;
-  if (!fold) return g.weight(`${op.layer}/W`, op.weight, [op.cout, op.cin, op.kernel]);
+  if (!fold) return g.weight(`${op.layer}/W`, op.weight, kernelDims(op.cout, op.cin, op.kernel));
   const perOut = op.cin * op.kernel;
   const folded = new Float32Array(op.weight.length);
   for (let i = 0; i < folded.length; i++) folded[i] = Math.fround(op.weight[i]! * fold.scale[Math.floor(i / perOut)]!);
-  return g.weight(`${op.layer}/W*${fold.layer}`, folded, [op.cout, op.cin, op.kernel]);
+  return g.weight(`${op.layer}/W*${fold.layer}`, folded, kernelDims(op.cout, op.cin, op.kernel));
 }
 
 /** The ONNX name of a convolution's bias (folded: b·scale + shift, computed here), or undefined. */
@@ -50,7 +81,7 @@ export function convBias(g: GraphBuilder, op: Extract<IrOp, { op: 'conv' }>): st
 export function emitForward(g: GraphBuilder, ir: IrGraph, xName: string, withIndices: boolean): ForwardResult {
   const names = new Map<string, string>();
   const indices = new Map<string, string>();
-  names.set(ir.input, g.op('Transpose', [xName], { perm: [0, 2, 1] }));
+  names.set(ir.input, toInternal(g, xName));
   const nameOf = (t: string): string => {
     const n = names.get(t);
     if (!n) throw new Error(`IR tensor ${t} used before it is defined`);
@@ -63,7 +94,7 @@ export function emitForward(g: GraphBuilder, ir: IrGraph, xName: string, withInd
         const ins = [nameOf(op.input), convWeight(g, op)];
         const b = convBias(g, op);
         if (b) ins.push(b);
-        out = g.op('Conv', ins, { kernel_shape: [op.kernel], strides: [op.stride], pads: [op.padLeft, op.padRight], dilations: [1], group: 1 });
+        out = g.op('Conv', ins, convAttrs(op));
         break;
       }
       case 'affine': {
@@ -80,7 +111,7 @@ export function emitForward(g: GraphBuilder, ir: IrGraph, xName: string, withInd
         out = g.op('Sigmoid', [nameOf(op.input)]);
         break;
       case 'maxpool': {
-        const attrs = { kernel_shape: [op.kernel], strides: [op.stride], pads: [op.padLeft, op.padRight] };
+        const attrs = windowAttrs(op.kernel, op.stride, op.padLeft, op.padRight);
         if (withIndices) {
           const [y, idx] = g.node('MaxPool', [nameOf(op.input)], attrs, 2);
           out = y!;
@@ -92,7 +123,8 @@ export function emitForward(g: GraphBuilder, ir: IrGraph, xName: string, withInd
         out = op.inputs.length === 2 ? g.op('Add', op.inputs.map(nameOf)) : g.op('Sum', op.inputs.map(nameOf));
         break;
       case 'flatten': {
-        const ntc = g.op('Transpose', [nameOf(op.input)], { perm: [0, 2, 1] });
+        // Keras flattens [T, C] row-major: time outer, channel inner.
+        const ntc = g.op('Transpose', [nameOf(op.input)], { perm: [0, 2, 3, 1] });
         out = g.op('Reshape', [ntc, g.int64('shape/flatten', [0, -1])]);
         break;
       }
@@ -123,32 +155,48 @@ export function emitClassifier(g: GraphBuilder, ir: IrGraph): void {
 export type ConvGeometry = Pick<Extract<IrOp, { op: 'conv' }>, 'cin' | 'cout' | 'kernel' | 'stride' | 'padLeft' | 'padRight'>;
 
 /**
- * `w` made to depend on the output gradient `dy` (w + 0·Σdy), so onnxruntime derives the backward kernel just
- * before the layer's backward convolution and frees it after, instead of deriving every layer's kernel at the start
- * of the run and holding them all (for the Ribeiro network that held a second copy of all weights, ~26 MB, in the
- * Worker's memory). The extra work is one reduction of `dy` and one pass over the kernel.
+ * An int64 constant that — for the lean variant — depends on the output gradient `dy` (+ 0·N, N read off dy's
+ * shape). A kernel rearrangement whose first node takes this constant runs just before the layer's backward
+ * convolution, and its result is freed after it, instead of every layer's kernel being derived at the start of the
+ * run and held (for the Ribeiro network a second copy of all weights, ~26 MB, in the Worker's memory). The extra
+ * work is one pass over the kernel per run.
  */
-function kernelWhenNeeded(g: GraphBuilder, w: string, dy: string): string {
-  const zero = g.op('Mul', [g.op('ReduceSum', [dy], { keepdims: 0 }), g.float('const/zero', 0)]);
-  return g.op('Add', [w, zero]);
+function constWhenNeeded(g: GraphBuilder, name: string, values: number[], dy: string | undefined): string {
+  const c = g.int64(name, values);
+  if (!dy) return c;
+  const zero = g.op('Mul', [g.op('Shape', [dy], { start: 0, end: 1 }), g.int64('const/zero_i64', [0])]);
+  return g.op('Add', [c, zero]);
+}
+
+/** `t` reversed along `axis` (Slice with step -1); `starts` may carry a dependency (constWhenNeeded). */
+function reverseAxis(g: GraphBuilder, t: string, axis: number, starts: string): string {
+  return g.op('Slice', [t, starts, g.int64('const/int64_min', [-(2 ** 62)]), g.int64(`const/axis${axis}`, [axis]), g.int64('const/-1', [-1])]);
 }
 
 /**
- * Wᵀ·dy: the input gradient of a convolution with kernel `w` ([Cout, Cin, K], an ONNX tensor name) for output
+ * Wᵀ·dy: the input gradient of a convolution with kernel `w` ([Cout, Cin, 1, K], an ONNX tensor name) for output
  * gradient `dy`. Stride 1: a Conv with the transposed, time-flipped kernel and pads (k-1-left, k-1-right);
  * strided: the polyphase Conv below. The rearranged kernels are derived in-graph from `w`: as constants that
- * onnxruntime folds once at load (fast; native), or — `whenNeeded` — per run just before use (lean; WASM).
+ * onnxruntime folds once at load (fast; native and WASM in Node), or — `whenNeeded` — per run just before use
+ * (lean; the Worker).
  */
 export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, dy: string, inLen: number, outLen: number, whenNeeded = true): string {
   const k = op.kernel;
-  const derive = (key: string, build: (wIn: string) => string) => (whenNeeded ? build(kernelWhenNeeded(g, w, dy)) : g.derive(`${w}/${key}`, () => build(w)));
+  const dep = whenNeeded ? dy : undefined;
+  const derive = (key: string, build: () => string) => (whenNeeded ? build() : g.derive(`${w}/${key}`, build));
   if (op.stride === 1 && op.padLeft <= k - 1 && op.padRight <= k - 1) {
-    const wf = derive('flipT', (wIn) =>
-      g.op('Gather', [g.op('Transpose', [wIn], { perm: [1, 0, 2] }), g.int64(`const/reverse_${k}`, Array.from({ length: k }, (_, i) => k - 1 - i))], { axis: 2 }),
-    );
-    return g.op('Conv', [dy, wf], { kernel_shape: [k], strides: [1], pads: [k - 1 - op.padLeft, k - 1 - op.padRight], dilations: [1], group: 1 });
+    const wf = derive('flipT', () => g.op('Transpose', [reverseAxis(g, w, 3, constWhenNeeded(g, 'const/-1', [-1], dep))], { perm: [1, 0, 2, 3] }));
+    const attrs = convAttrs({ ...op, stride: 1, padLeft: k - 1 - op.padLeft, padRight: k - 1 - op.padRight });
+    if (op.cin <= FEW_CHANNELS) {
+      // Few output channels: onnxruntime's blocked (NCHWc) 2-D kernel splits a height-1 convolution between threads
+      // by blocks of output channels only, so one thread idles; its 1-D kernel splits along time.
+      const axis2 = g.int64('const/axis2', [2]);
+      const y = g.op('Conv', [g.op('Squeeze', [dy, axis2]), g.op('Squeeze', [wf, axis2])], { kernel_shape: [k], strides: [1], pads: [attrs.pads[1], attrs.pads[3]], dilations: [1], group: 1 });
+      return g.op('Unsqueeze', [y, axis2]);
+    }
+    return g.op('Conv', [dy, wf], attrs);
   }
-  return emitStridedConvInputGrad(g, op, derive('phases', (wIn) => phaseKernels(g, op, wIn)), dy, inLen, outLen);
+  return emitStridedConvInputGrad(g, op, derive('phases', () => phaseKernels(g, op, w, dep)), dy, inLen, outLen);
 }
 
 /**
@@ -158,27 +206,30 @@ export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, 
  * a full correlation of dy with the phase kernels; the s phases are the output channels (p, i) of one Conv, then
  * interleaved by Reshape/Transpose and cropped to the input length. Phase kernel [(p, i), o, r] = W[o, i, s(Q-1-r)+p].
  */
-function phaseKernels(g: GraphBuilder, op: ConvGeometry, w: string): string {
+function phaseKernels(g: GraphBuilder, op: ConvGeometry, w: string, dep: string | undefined): string {
   const { stride: s, kernel: k, cin, cout } = op;
   const q = Math.ceil(k / s);
-  const padded = q * s === k ? w : g.op('Pad', [w, g.int64(`const/pad_k_${q * s - k}`, [0, 0, 0, 0, 0, q * s - k])]);
-  const split = g.op('Reshape', [padded, g.int64(`shape/oiqs_${cout}_${cin}_${q}_${s}`, [cout, cin, q, s])]);
-  const flipped = g.op('Gather', [split, g.int64(`const/reverse_${q}`, Array.from({ length: q }, (_, i) => q - 1 - i))], { axis: 2 });
+  const oiqs = `shape/oiqs_${cout}_${cin}_${q}_${s}`;
+  const split =
+    q * s === k
+      ? g.op('Reshape', [w, constWhenNeeded(g, oiqs, [cout, cin, q, s], dep)])
+      : g.op('Reshape', [g.op('Pad', [w, constWhenNeeded(g, `const/pad_k_${q * s - k}`, [0, 0, 0, 0, 0, 0, 0, q * s - k], dep)]), g.int64(oiqs, [cout, cin, q, s])]);
+  const flipped = reverseAxis(g, split, 2, g.int64('const/-1', [-1]));
   const ordered = g.op('Transpose', [flipped], { perm: [3, 1, 0, 2] });
-  return g.op('Reshape', [ordered, g.int64(`shape/phases_kernel_${s * cin}_${cout}_${q}`, [s * cin, cout, q])]);
+  return g.op('Reshape', [ordered, g.int64(`shape/phases_kernel_${s * cin}_${cout}_${q}`, kernelDims(s * cin, cout, q))]);
 }
 
 function emitStridedConvInputGrad(g: GraphBuilder, op: ConvGeometry, phases: string, dy: string, inLen: number, outLen: number): string {
-  const { stride: s, kernel: k, cin, padLeft } = op;
+  const { stride: s, kernel: k, cin, cout, padLeft } = op;
   const q = Math.ceil(k / s);
   const m = Math.ceil((inLen + padLeft) / s);
   const padRight = Math.max(m - outLen, 0);
-  let z = g.op('Conv', [dy, phases], { kernel_shape: [q], strides: [1], pads: [q - 1, padRight], dilations: [1], group: 1 });
-  if (outLen + padRight > m) z = g.op('Slice', [z, g.int64(`const/0`, [0]), g.int64(`const/${m}`, [m]), g.int64('const/2', [2])]);
+  let z = g.op('Conv', [dy, phases], convAttrs({ cin: cout, cout: s * cin, kernel: q, stride: 1, padLeft: q - 1, padRight }));
+  if (outLen + padRight > m) z = g.op('Slice', [z, g.int64(`const/0`, [0]), g.int64(`const/${m}`, [m]), g.int64('const/axis3', [3])]);
   const phased = g.op('Reshape', [z, g.int64(`shape/phases_${s}_${cin}_${m}`, [-1, s, cin, m])]);
-  const interleaved = g.op('Reshape', [g.op('Transpose', [phased], { perm: [0, 2, 3, 1] }), g.int64(`shape/seq_${cin}_${m * s}`, [-1, cin, m * s])]);
+  const interleaved = g.op('Reshape', [g.op('Transpose', [phased], { perm: [0, 2, 3, 1] }), g.int64(`shape/seq_${cin}_${m * s}`, [-1, cin, 1, m * s])]);
   if (padLeft === 0 && m * s === inLen) return interleaved;
-  return g.op('Slice', [interleaved, g.int64(`const/${padLeft}`, [padLeft]), g.int64(`const/${padLeft + inLen}`, [padLeft + inLen]), g.int64('const/2', [2])]);
+  return g.op('Slice', [interleaved, g.int64(`const/${padLeft}`, [padLeft]), g.int64(`const/${padLeft + inLen}`, [padLeft + inLen]), g.int64('const/axis3', [3])]);
 }
 
 /** Routes `dy` (shaped like the max-pool output) to the argmax positions of the input, summing overlaps. */
@@ -190,18 +241,18 @@ export function emitMaxPoolRouting(g: GraphBuilder, ir: IrGraph, fwd: ForwardRes
   const idx = g.op('Reshape', [fwd.indices.get(op.output)!, flat]);
   const upd = g.op('Reshape', [dy, flat]);
   const scattered = g.op('ScatterElements', [zeros, idx, upd], { axis: 0, reduction: 'add' });
-  return g.op('Reshape', [scattered, g.int64(`shape/seq_${s.channels}_${s.length}`, [-1, s.channels, s.length])]);
+  return g.op('Reshape', [scattered, g.int64(`shape/seq_${s.channels}_${s.length}`, [-1, s.channels, 1, s.length])]);
 }
 
-/** The inverse of Flatten: [N, T·C] (row-major over time, channel) back to NCT. */
+/** The inverse of Flatten: [N, T·C] (row-major over time, channel) back to [N, C, 1, T]. */
 export function emitUnflatten(g: GraphBuilder, ir: IrGraph, op: Extract<IrOp, { op: 'flatten' }>, dy: string): string {
   const s = ir.shapes.get(op.input)! as { channels: number; length: number };
-  const ntc = g.op('Reshape', [dy, g.int64(`shape/ntc_${s.length}_${s.channels}`, [-1, s.length, s.channels])]);
-  return g.op('Transpose', [ntc], { perm: [0, 2, 1] });
+  const ntc = g.op('Reshape', [dy, g.int64(`shape/n1tc_${s.length}_${s.channels}`, [-1, 1, s.length, s.channels])]);
+  return g.op('Transpose', [ntc], { perm: [0, 3, 1, 2] });
 }
 
 /**
- * Reverse-mode pass over the IR: returns the ONNX name of ∂(Σ seed·logits)/∂(IR input) in NCT layout.
+ * Reverse-mode pass over the IR: returns the ONNX name of ∂(Σ seed·logits)/∂(IR input) in the internal layout.
  * `fwd` must come from emitForward(..., withIndices = true).
  */
 export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, seed: string, kernelsWhenNeeded: boolean): string {
@@ -287,7 +338,7 @@ export function emitGradient(g: GraphBuilder, ir: IrGraph, kernelsWhenNeeded = f
   const backward = g.subgraph(() => [emitBackward(g, ir, fwd, seed, kernelsWhenNeeded)]);
   const zeros = g.subgraph(() => [g.op('ConstantOfShape', [g.op('Shape', [fwd.names.get(ir.input)!])])]);
   const [dxNct] = g.node('If', [needsGradient], { then_branch: { graph: backward }, else_branch: { graph: zeros } });
-  g.op('Transpose', [dxNct!], { perm: [0, 2, 1] }, 'grad');
+  toExternal(g, dxNct!, 'grad');
   g.output('logits', ['N', ir.classes]);
   g.output('grad', ['N', ir.inputShape.length, ir.inputShape.channels]);
 }

@@ -14,7 +14,7 @@
 import type { GraphKind } from '../../functions/core/model/manifest.ts';
 import type { GraphBuilder } from './onnx-graph.ts';
 import type { IrGraph, IrOp } from './ir.ts';
-import { convBias, convWeight, emitConvInputGrad, emitForward, emitMaxPoolRouting, emitUnflatten } from './graphs.ts';
+import { convAttrs, convBias, convWeight, emitConvInputGrad, emitForward, emitMaxPoolRouting, emitUnflatten, toExternal } from './graphs.ts';
 
 export const LRP_GRAPH_KINDS: GraphKind[] = ['lrp-epsilon', 'lrp-alpha1-beta0'];
 export const LRP_EPSILON = 1e-7;
@@ -72,7 +72,6 @@ export function emitLrp(g: GraphBuilder, ir: IrGraph, kind: GraphKind, options: 
     const part = (t: string) => g.derive(`${t}/${sign}`, () => (sign === 'pos' ? g.op('Relu', [t]) : g.op('Min', [t, g.float('const/zero', 0)])));
     return { w: part(w), ...(b ? { b: part(b) } : {}) };
   };
-  const convAttrs = (op: Extract<IrOp, { op: 'conv' }>) => ({ kernel_shape: [op.kernel], strides: [op.stride], pads: [op.padLeft, op.padRight], dilations: [1], group: 1 });
 
   for (let i = ir.ops.length - 1; i >= 0; i--) {
     const op = ir.ops[i]!;
@@ -101,7 +100,7 @@ export function emitLrp(g: GraphBuilder, ir: IrGraph, kind: GraphKind, options: 
           xNeg = g.op('Min', [xin, g.float('const/zero', 0)]);
           z = g.op('Add', [z, g.op('Conv', [xNeg, neg.w, ...(neg.b ? [neg.b] : [])], convAttrs(op))]);
         } else if (bias) {
-          z = g.op('Add', [z, g.op('Unsqueeze', [parts(w, bias, 'neg').b!, g.int64('const/axis1', [1])])]);
+          z = g.op('Add', [z, g.op('Unsqueeze', [parts(w, bias, 'neg').b!, g.int64('const/axes12', [1, 2])])]);
         }
         const s = safeDivide(g, r, z);
         let rin = g.op('Mul', [xPos, emitConvInputGrad(g, op, pos.w, s, inLen, outLen)]);
@@ -136,7 +135,7 @@ export function emitLrp(g: GraphBuilder, ir: IrGraph, kind: GraphKind, options: 
       }
       case 'affine': {
         if (!op.bnMean || !op.bnBeta) throw new Error('LRP needs the BatchNormalization statistics (build the IR with foldBatchNorm: false)');
-        const dims = (ir.shapes.get(op.input)!.kind === 'seq' ? [op.scale.length, 1] : [op.scale.length]) as number[];
+        const dims = (ir.shapes.get(op.input)!.kind === 'seq' ? [op.scale.length, 1, 1] : [op.scale.length]) as number[];
         const mean = g.weight(`${op.layer}/mean`, op.bnMean, dims);
         const beta = g.weight(`${op.layer}/beta`, op.bnBeta, dims);
         const xin = fname(op.input);
@@ -164,7 +163,7 @@ export function emitLrp(g: GraphBuilder, ir: IrGraph, kind: GraphKind, options: 
     }
   }
   const rx = total(ir.input) ?? g.op('Mul', [fname(ir.input), g.float('const/zero', 0)]);
-  g.op('Transpose', [rx], { perm: [0, 2, 1] }, 'relevance');
+  toExternal(g, rx, 'relevance');
   g.output('logits', ['N', ir.classes]);
   g.output('relevance', ['N', ir.inputShape.length, ir.inputShape.channels]);
 }

@@ -1,7 +1,8 @@
 /**
  * Opens one converted graph file in a runtime, through the product's one onnxruntime adapter
  * (functions/platform/ort.ts): `node` = onnxruntime-node (native CPU, one thread), `wasm` = onnxruntime-web
- * (WASM, one thread, in Node). The graph's external data file lies beside it.
+ * (WASM, one thread, in Node, derived kernels folded at load), `wasm-lean` = the same in the Worker's lean-memory
+ * mode (no constant folding). The graph's external data file lies beside it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -12,7 +13,7 @@ import { createOrtRuntime } from '../../functions/platform/ort.ts';
 import { decodeModel } from '../../models/convert/onnx-proto.ts';
 import { ortWasmBytes } from '../../functions/platform/node.ts';
 
-export type RuntimeName = 'node' | 'wasm';
+export type RuntimeName = 'node' | 'wasm' | 'wasm-lean';
 export const RUNTIMES: RuntimeName[] = ['node', 'wasm'];
 
 export interface DirectSession {
@@ -42,7 +43,8 @@ export async function openSession(runtime: RuntimeName, graphPath: string, weigh
   } as unknown as InstalledModel;
   const ort = createOrtRuntime({
     backend: runtime === 'node' ? 'native' : 'wasm',
-    wasmBinary: runtime === 'wasm' ? ortWasmBytes() : undefined,
+    wasmBinary: runtime === 'node' ? undefined : ortWasmBytes(),
+    leanMemory: runtime === 'wasm-lean',
     numThreads: 1,
     modelsDir: dir,
     loadFile: async (path) => new Uint8Array(await readFile(join(dir, path))),

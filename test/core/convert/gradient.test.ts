@@ -2,7 +2,8 @@
  * The gradient graphs compute ∂(Σ_c seed_c · logit_c)/∂x exactly: on the tiny Keras models (every supported layer
  * option, residual Add, overlapping max-pooling, causal and strided convolutions) they agree with central finite
  * differences of the float64 plain-loop reference (helpers/reference.ts) at every input coordinate, for a batch
- * of two inputs with different seeds, in onnxruntime-node and onnxruntime-web (WASM, one thread).
+ * of two inputs with different seeds, in onnxruntime-node and onnxruntime-web (WASM, one thread), and so does the
+ * lean-memory variant (`gradient-lowmem`, kernels derived per run) in the Worker's WASM mode.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,10 +38,10 @@ describe.each(tinyModels().map((m, i) => ({ ...m, i })))('$name', ({ model, i })
   const dir = join(work, `m${i}`);
   beforeAll(async () => {
     await writeTinyKeras(join(work, `m${i}.h5`), model);
-    await convertKerasModel({ h5Path: join(work, `m${i}.h5`), outDir: dir, graphs: ['gradient'] });
+    await convertKerasModel({ h5Path: join(work, `m${i}.h5`), outDir: dir, graphs: ['gradient', 'gradient-lowmem'] });
   });
 
-  it.each(RUNTIMES)('agrees with central finite differences in %s', async (runtime) => {
+  it.each([...RUNTIMES.map((r) => [r, 'gradient'] as const), ['wasm-lean', 'gradient-lowmem'] as const])('agrees with central finite differences in %s (%s graph)', async (runtime, graph) => {
     const [length, channels] = model.inputShape;
     const per = length * channels;
     const rand = seededRandom(1234 + i);
@@ -48,7 +49,7 @@ describe.each(tinyModels().map((m, i) => ({ ...m, i })))('$name', ({ model, i })
     const classes = referenceLogits(model, x.subarray(0, per)).length;
     // Example 0: one-hot on the last class; example 1: a mixed seed.
     const seeds = [Array.from({ length: classes }, (_, c) => (c === classes - 1 ? 1 : 0)), Array.from({ length: classes }, () => 2 * rand() - 1)];
-    const session = await openSession(runtime, join(dir, 'gradient.onnx'));
+    const session = await openSession(runtime, join(dir, `${graph}.onnx`));
     const out = await session.run({ x: { data: x, dims: [2, length, channels] }, seed: { data: Float32Array.from(seeds.flat()), dims: [2, classes] } });
     await session.release();
     expect(out.grad!.dims).toEqual([2, length, channels]);
