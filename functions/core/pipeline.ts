@@ -8,7 +8,7 @@ import { analyseRelevance, analyseSignal } from './analysis/record-analysis.ts';
 import { type Attribution, type Method, attribute, graphOf, parseMethod } from './attribution/attribute.ts';
 import type { InstalledModel } from './model/manifest.ts';
 import { prepareModelInput } from './model/preprocess.ts';
-import type { ModelRuntime } from './model/runtime.ts';
+import type { GraphSession, ModelRuntime } from './model/runtime.ts';
 import { type EcgRecord, type InputFile, durationS } from './record.ts';
 import { type ReadEcgOptions, readEcg } from './readers/registry.ts';
 import { type Result, RESULT_SCHEMA_VERSION, checkResult, encodeFloat32 } from './result.ts';
@@ -94,6 +94,24 @@ export function checkRequest(request: AnalyzeRequest, model: InstalledModel): { 
   return { method, classIndex };
 }
 
+const baselineLogitsBySession = new WeakMap<GraphSession, Promise<Float32Array>>();
+
+/**
+ * The logits of the all-zero input (the attribution baseline), computed on first use and kept with the session.
+ * A kept computation that failed (or, in workerd, belonged to a request that ended) is computed anew.
+ */
+function logitsAtZeroBaseline(session: GraphSession, samples: number, leads: number, numClasses: number): Promise<Float32Array> {
+  const compute = () => {
+    const pending = session
+      .run({ x: { data: new Float32Array(samples * leads), dims: [1, samples, leads] }, seed: { data: new Float32Array(numClasses), dims: [1, numClasses] } }, ['logits'])
+      .then((out) => out.logits.data.slice(0, numClasses));
+    baselineLogitsBySession.set(session, pending);
+    return pending;
+  };
+  const kept = baselineLogitsBySession.get(session);
+  return kept ? kept.catch(compute) : compute();
+}
+
 function sigmoid(z: number): number {
   return 1 / (1 + Math.exp(-z));
 }
@@ -131,19 +149,14 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
 
   deps.onProgress?.({ stage: 'classifying' });
   const session = await deps.runtime.session(model, graphOf(method));
-  // The input and the zero baseline in one run with zero seeds: the graph skips its backward pass, so this costs
-  // two forward passes and gives every logit the attribution needs (completeness: f(x) − f(0)).
-  const withBaseline = new Float32Array(2 * input.data.length);
-  withBaseline.set(input.data);
+  // A run with a zero seed: the graph skips its backward pass, so classifying costs one forward pass. The logits at
+  // the zero baseline (completeness: f(x) − f(0)) belong to the model, not the record: computed once per session.
   const forward = await session.run(
-    {
-      x: { data: withBaseline, dims: [2, input.samples, leads] },
-      seed: { data: new Float32Array(2 * numClasses), dims: [2, numClasses] },
-    },
+    { x: { data: input.data, dims: [1, input.samples, leads] }, seed: { data: new Float32Array(numClasses), dims: [1, numClasses] } },
     ['logits'],
   );
   const logits = Array.from(forward.logits.data.subarray(0, numClasses));
-  const baselineLogits = forward.logits.data.subarray(numClasses, 2 * numClasses);
+  const baselineLogits = await logitsAtZeroBaseline(session, input.samples, leads, numClasses);
   const probabilities = logits.map(sigmoid);
   const classIndex = job.requestedClass ?? probabilities.indexOf(Math.max(...probabilities));
   const tClassify = now();

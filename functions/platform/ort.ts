@@ -13,6 +13,7 @@ import type * as OrtWebModule from 'onnxruntime-web/wasm';
 import type { GraphKind, InstalledModel } from '../core/model/manifest.ts';
 import type { GraphSession, ModelRuntime, TensorF32 } from '../core/model/runtime.ts';
 import { LeadlightError } from '../core/errors.ts';
+import { isFromEndedRequest } from './ended-request.ts';
 
 export interface OrtRuntimeOptions {
   backend: 'wasm' | 'native';
@@ -143,13 +144,16 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
     backend: options.backend,
     session(model, graph) {
       const key = `${model.id}/${graph}`;
-      let cached = sessions.get(key);
-      if (!cached) {
-        cached = createSession(model, graph);
-        cached.catch(() => sessions.delete(key));
-        sessions.set(key, cached);
-      }
-      return cached;
+      const open = () => {
+        const created = createSession(model, graph);
+        created.catch(() => sessions.delete(key));
+        sessions.set(key, created);
+        return created;
+      };
+      const cached = sessions.get(key);
+      // A session whose creation was cut short with its request (a client that went away while the weights
+      // loaded) never settles; workerd rejects awaiting it from a later request. Then it is created anew.
+      return cached ? cached.catch((e: unknown) => (isFromEndedRequest(e) ? open() : Promise.reject(e))) : open();
     },
     async release(modelId) {
       for (const [key, pending] of [...sessions]) {
@@ -191,7 +195,9 @@ class QueuedSession implements GraphSession {
   }
 
   run(feeds: Record<string, TensorF32>, outputs?: string[]): Promise<Record<string, TensorF32>> {
-    const next = this.queue.then(async () => {
+    // The previous run may belong to a request that ended mid-run (workerd then never settles it, and rejects
+    // awaiting it): its computation stopped with it, so this run goes ahead either way.
+    const next = this.queue.catch(() => undefined).then(async () => {
       if (this.yields) await yieldToEventLoop();
       const ortFeeds: Record<string, OrtWebModule.Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new this.ort.Tensor('float32', t.data, t.dims);

@@ -34,8 +34,8 @@ function runtimeFor(env: Env): ModelRuntime {
 }
 
 export const workerServices: Services = {
-  async analyze(files, options, env, onProgress) {
+  async analyze(files, options, env, onProgress, onPartial) {
     const { models } = await loadModelsIndex(env.ASSETS);
-    return analyzeEcg(files, options, { runtime: runtimeFor(env), models, onProgress, readOptions: WORKER_READ_OPTIONS });
+    return analyzeEcg(files, options, { runtime: runtimeFor(env), models, onProgress, readOptions: WORKER_READ_OPTIONS, ...(onPartial ? { onPartial } : {}) });
   },
 };

@@ -1,7 +1,9 @@
 /**
  * The HTTP API of ../shared/docs/contract.md ("HTTP API") and the site around it. Routes:
  *   POST   /api/records            multipart upload → analyse → store → 201 {id, url, deleteToken}
- *   POST   /api/records?stream=1   same, but answers with NDJSON progress events ending in the 201 body (or an error)
+ *   POST   /api/records?stream=1   same, but answers with NDJSON events — progress, and for integrated gradients the
+ *                                   partial results (a first map by gradient × input, then refinements) — ending in
+ *                                   the 201 body (or an error)
  *   GET    /api/records/{id}       200 result JSON | 404
  *   DELETE /api/records/{id}       Authorization: Bearer {deleteToken} → 204 | 401 | 403 | 404
  *   GET    /api/models             installed models, classes, thresholds, methods, availability
@@ -31,7 +33,8 @@ export interface ProgressEvent {
 
 /** What the routes need from the rest of Leadlight; index.ts provides the real pipeline and ORT runtime. */
 export interface Services {
-  analyze(files: InputFile[], options: UploadRequest['options'], env: Env, onProgress: (p: ProgressEvent) => void): Promise<unknown>;
+  /** `onPartial` (streamed uploads): the progressive results of integrated gradients — a first map, then refinements. */
+  analyze(files: InputFile[], options: UploadRequest['options'], env: Env, onProgress: (p: ProgressEvent) => void, onPartial?: (partial: unknown) => Promise<void>): Promise<unknown>;
 }
 
 /** KV values are limited to 25 MiB. */
@@ -128,12 +131,12 @@ function maxUploadBytes(env: Env): number {
 }
 
 /** Runs the analysis, validates and stores the result; returns the 201 body. */
-async function analyseAndStore(upload: UploadRequest, env: Env, services: Services, onProgress: (p: ProgressEvent) => void) {
+async function analyseAndStore(upload: UploadRequest, env: Env, services: Services, onProgress: (p: ProgressEvent) => void, onPartial?: (partial: unknown) => Promise<void>) {
   // Cohort fields are checked (and the cohort's settings applied) before any work; null without a cohort.
   const plan = upload.options.cohort !== undefined || upload.options.label !== undefined
     ? await planCohortUpload(env.RESULTS, upload.options, (await loadModelsIndex(env.ASSETS)).models)
     : null;
-  const result = checkResult(await services.analyze(upload.files, plan?.options ?? upload.options, env, onProgress));
+  const result = checkResult(await services.analyze(upload.files, plan?.options ?? upload.options, env, onProgress, onPartial));
   const json = JSON.stringify(result);
   if (json.length > MAX_RESULT_BYTES) {
     throw new LeadlightError('record_too_long', 'The result of this record is too large to store; upload a shorter record.');
@@ -158,20 +161,36 @@ async function createRecord(request: Request, env: Env, services: Services, stre
     const body = await analyseAndStore(upload, env, services, () => undefined);
     return jsonResponse(body, 201, { location: `/api/records/${body.id}` });
   }
-  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  // No buffering in the stream (high-water marks 0): `writer.ready` then resolves only once the response has taken
+  // the last event, which lets a partial result leave before the next WASM run blocks the isolate for a while.
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(undefined, { highWaterMark: 0 }, { highWaterMark: 0 });
   const writer = writable.getWriter();
   const encoder = new TextEncoder();
   let lastProgress = '';
   const send = (event: Record<string, unknown>) => writer.write(encoder.encode(`${JSON.stringify(event)}\n`)).catch(() => undefined);
+  const sendAndFlush = async (event: Record<string, unknown>) => {
+    await send(event);
+    await writer.ready.catch(() => undefined);
+    // The response is written out by the runtime between JavaScript turns; a few short waits let it go to the
+    // network before the next run holds the isolate (a large event otherwise leaves only a run or two later).
+    for (let i = 0; i < 3; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
   const run = async () => {
     await send({ type: 'progress', stage: 'received', files: upload.files.length });
     try {
-      const body = await analyseAndStore(upload, env, services, (p) => {
-        const line = JSON.stringify(p);
-        if (line === lastProgress) return;
-        lastProgress = line;
-        void send({ type: 'progress', ...p });
-      });
+      const body = await analyseAndStore(
+        upload,
+        env,
+        services,
+        (p) => {
+          const line = JSON.stringify(p);
+          if (line === lastProgress) return;
+          lastProgress = line;
+          void send({ type: 'progress', ...p });
+        },
+        // Partial results go to this connection only (not stored): the uploading page shows them as they come.
+        (partial) => sendAndFlush({ type: 'partial', result: partial }),
+      );
       await send({ type: 'result', status: 201, body });
     } catch (e) {
       const { status, body } = errorBodyOf(e);

@@ -9,6 +9,7 @@ import { LeadlightError } from '../core/errors.ts';
 import { METHODS, graphOf } from '../core/attribution/attribute.ts';
 import type { InstalledModel } from '../core/model/manifest.ts';
 import type { AssetsFetcher } from './env.ts';
+import { isFromEndedRequest } from '../platform/ended-request.ts';
 
 export interface ModelsIndex {
   models: InstalledModel[];
@@ -21,16 +22,21 @@ let cachedIndex: Promise<ModelsIndex> | undefined;
 
 /** The models index from the static assets (cached per isolate; an empty index when nothing is installed). */
 export function loadModelsIndex(assets: AssetsFetcher): Promise<ModelsIndex> {
-  cachedIndex ??= (async () => {
-    const response = await assets.fetch(`${ASSET_ORIGIN}/model-files/index.json`);
-    if (!response.ok) return { models: [], parts: {} };
-    const index = (await response.json()) as ModelsIndex;
-    return { models: index.models ?? [], parts: index.parts ?? {} };
-  })();
-  cachedIndex.catch(() => {
-    cachedIndex = undefined;
-  });
-  return cachedIndex;
+  const load = () => {
+    const loading = (async () => {
+      const response = await assets.fetch(`${ASSET_ORIGIN}/model-files/index.json`);
+      if (!response.ok) return { models: [], parts: {} };
+      const index = (await response.json()) as ModelsIndex;
+      return { models: index.models ?? [], parts: index.parts ?? {} };
+    })();
+    loading.catch(() => {
+      if (cachedIndex === loading) cachedIndex = undefined;
+    });
+    cachedIndex = loading;
+    return loading;
+  };
+  const kept = cachedIndex;
+  return kept ? kept.catch((e: unknown) => (isFromEndedRequest(e) ? load() : Promise.reject(e))) : load();
 }
 
 async function fetchAsset(assets: AssetsFetcher, path: string): Promise<Uint8Array> {

@@ -94,10 +94,12 @@ export async function deleteResult(id: string, token: string): Promise<void> {
 
 export type UploadEvent =
   | { type: 'uploading'; loaded: number; total: number }
-  | { type: 'progress'; stage: string; done?: number; total?: number };
+  | { type: 'progress'; stage: string; done?: number; total?: number }
+  /** A partial result of integrated gradients (the first map, then refinements), as the result JSON. */
+  | { type: 'partial'; result: unknown };
 
 /**
- * Uploads the form to `POST /api/records?stream=1`, reporting upload bytes and the server's stages; resolves
+ * Uploads the form to `POST /api/records?stream=1`, reporting upload bytes, the server's stages and partial results; resolves
  * with the 201 body or rejects with an ApiFailure carrying the API's error code and message.
  */
 export function uploadRecord(form: FormData, onEvent: (e: UploadEvent) => void): Promise<Created> {
@@ -120,13 +122,14 @@ export function uploadRecord(form: FormData, onEvent: (e: UploadEvent) => void):
         consumed = newline + 1;
         newline = text.indexOf('\n', consumed);
         if (!line) continue;
-        let event: { type?: string; status?: number; body?: Created; error?: { code: string; message: string }; stage?: string; done?: number; total?: number };
+        let event: { type?: string; status?: number; body?: Created; error?: { code: string; message: string }; stage?: string; done?: number; total?: number; result?: unknown };
         try {
           event = JSON.parse(line);
         } catch {
           continue;
         }
         if (event.type === 'progress' && event.stage) onEvent({ type: 'progress', stage: event.stage, done: event.done, total: event.total });
+        else if (event.type === 'partial' && event.result) onEvent({ type: 'partial', result: event.result });
         else if (event.type === 'result' && event.body) finish(() => resolve(event.body as Created));
         else if (event.type === 'error' && event.error) finish(() => reject(new ApiFailure({ status: event.status ?? 400, ...event.error! })));
       }

@@ -95,7 +95,48 @@ export function initReportPage(): void {
     .catch((e: unknown) => (e instanceof ApiFailure ? fail(e.message, e.code) : fail('The report could not be read; reload the page.')));
 }
 
+/** The plot's redraw for the result on show; the layout and scale controls call it. */
+let redrawPlot: (() => void) | null = null;
+let plotControlsWired = false;
+
+/**
+ * Shows a partial result of a streamed upload (pipeline `onPartial`: the first map by gradient × input, then
+ * integrated-gradient refinements) in the report view of the upload page, with a note of how far the refinement is.
+ */
+export function showPartialResult(result: Result): void {
+  renderResult(result);
+  $('report-actions').hidden = true;
+  const progress = (result.attribution as Record<string, unknown>).progress as { preview?: string; done: number; total: number } | undefined;
+  const relativeError = (result.attribution.completeness as Record<string, unknown>).relativeError;
+  const completeness = typeof relativeError === 'number' ? `; completeness error ${(relativeError * 100).toFixed(1)} %` : '';
+  const note = $('refining');
+  note.dataset.preview = progress?.preview ?? '';
+  note.dataset.done = String(progress?.done ?? 0);
+  note.textContent = progress?.preview
+    ? `First map (${progress.preview}, one pass)${completeness}. Integrated gradients are refining it: 0/${progress.total} steps…`
+    : `Integrated gradients, ${progress?.done ?? 0}/${progress?.total ?? 0} steps so far${completeness}; refining…`;
+  note.hidden = false;
+  $('report').hidden = false;
+}
+
+/** Updates the refinement note of a partial result with the steps done (progress events between partial results). */
+export function showRefiningSteps(done: number, total: number): void {
+  const note = $('refining');
+  if (note.hidden) return;
+  note.textContent = note.textContent!.replace(/\d+\/\d+ steps/u, `${done}/${total} steps`);
+}
+
 function render(id: string, text: string, result: Result): void {
+  const { relevance, signal, canvas, plotData } = renderResult(result);
+  $('refining').hidden = true;
+  $('report-actions').hidden = false;
+  wireActions(id, text, result, { relevance, signal, canvas, hasPlot: plotData !== null });
+  $('loading').hidden = true;
+  $('report').hidden = false;
+}
+
+/** Fills the report view with a result (idempotent: a later result replaces an earlier one). */
+function renderResult(result: Result): { relevance: Float32Array; signal: Float32Array | null; canvas: HTMLCanvasElement; plotData: EcgPlotData | null } {
   document.title = `${result.record.name} · ${result.attribution.class} · Leadlight`;
   $('record-name').textContent = result.record.name;
   const relevance = decodeFloat32(result.attribution.relevance);
@@ -105,6 +146,7 @@ function render(id: string, text: string, result: Result): void {
 
   // Prediction vs thresholds.
   const tbody = $('probabilities').querySelector('tbody')!;
+  tbody.replaceChildren();
   const positive = new Set(result.prediction.positive);
   result.model.classes.forEach((c, i) => {
     const p = result.prediction.probabilities[c];
@@ -178,8 +220,14 @@ function render(id: string, text: string, result: Result): void {
       (padded > 0 ? ` The last ${fmt(padded / fs, 2)} s of the model window are zero padding (shaded; only its first second is drawn).` : '');
   };
   drawLegend($('legend') as HTMLCanvasElement);
+  redrawPlot = redraw;
+  if (!plotControlsWired) {
+    plotControlsWired = true;
+    for (const input of document.querySelectorAll<HTMLInputElement>('input[name="layout"], input[name="norm"]')) input.addEventListener('change', () => redrawPlot?.());
+  }
   if (plotData) {
-    for (const input of document.querySelectorAll<HTMLInputElement>('input[name="layout"], input[name="norm"]')) input.addEventListener('change', redraw);
+    canvas.hidden = false;
+    $('no-signal').hidden = true;
     redraw();
   } else {
     canvas.hidden = true;
@@ -277,6 +325,13 @@ function render(id: string, text: string, result: Result): void {
     $('warnings-section').hidden = false;
     $('warnings').replaceChildren(...warnings.map((w) => el('li', `${w.message} (${w.code})`)));
   }
+  return { relevance, signal, canvas, plotData };
+}
+
+/** The actions of a stored report: share, downloads, print, delete (with the uploading browser's token). */
+function wireActions(id: string, text: string, result: Result, view: { relevance: Float32Array; signal: Float32Array | null; canvas: HTMLCanvasElement; hasPlot: boolean }): void {
+  const { relevance, signal, canvas } = view;
+  const a = result.attribution;
 
   const status = $('action-status');
   const shareUrl = `${location.origin}/r/${id}`;
@@ -292,7 +347,7 @@ function render(id: string, text: string, result: Result): void {
   $('download-json').addEventListener('click', () => download(`${base}.json`, 'application/json', text));
   $('download-csv').addEventListener('click', () => download(`${base}.csv`, 'text/csv', relevanceCsv(result, relevance, signal)));
   const pngButton = $('download-png') as HTMLButtonElement;
-  pngButton.disabled = !plotData;
+  pngButton.disabled = !view.hasPlot;
   pngButton.addEventListener('click', () => canvas.toBlob((blob) => blob && download(`${base}.png`, 'image/png', blob), 'image/png'));
   $('print').addEventListener('click', () => window.print());
   const deleteButton = $('delete') as HTMLButtonElement;
@@ -317,7 +372,4 @@ function render(id: string, text: string, result: Result): void {
       status.textContent = e instanceof ApiFailure ? `${e.message} (${e.code})` : 'Deleting failed; try again.';
     }
   });
-
-  $('loading').hidden = true;
-  $('report').hidden = false;
 }

@@ -5,6 +5,8 @@
  */
 import { ApiFailure, type ModelInfo, fetchModels, uploadRecord } from './api.ts';
 import { saveResult, savedResults } from './tokens.ts';
+import { showPartialResult, showRefiningSteps } from './report-page.ts';
+import type { Result } from '../../../functions/core/result.ts';
 
 const STAGES = ['uploading', 'reading', 'classifying', 'attributing', 'analysing', 'done'] as const;
 const STAGE_WEIGHT: Record<string, [number, number]> = {
@@ -176,8 +178,12 @@ export function initUploadPage(): void {
       const created = await uploadRecord(data, (event) => {
         if (event.type === 'uploading') {
           setStage('uploading', event.total ? `${formatBytes(event.loaded)} of ${formatBytes(event.total)}` : '', event.total ? event.loaded / event.total : 0);
+        } else if (event.type === 'partial') {
+          // The first map (then each refinement) is drawn at once, below the progress, while the analysis goes on.
+          showPartialResult(event.result as Result);
         } else if (event.stage === 'attributing' && event.total) {
           setStage('attributing', `${event.done ?? 0}/${event.total}`, (event.done ?? 0) / event.total);
+          showRefiningSteps(event.done ?? 0, event.total);
         } else if (event.stage === 'done' || event.stage === 'storing') {
           // The analysis finished and the result is being stored; "Done" follows with the 201 body.
           setStage('analysing', '', 1);
