@@ -34,6 +34,8 @@ export default defineConfig({
           environment: 'node',
           globalSetup: ['test/site/global-setup.ts'],
           fileParallelism: false,
+          // After the other projects: the first-map timing (first-map.test.ts) must not share the two cores.
+          sequence: { groupOrder: 1 },
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },

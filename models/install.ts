@@ -17,11 +17,11 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LeadlightError, isLeadlightError } from '../functions/core/errors.ts';
-import type { InstalledModel, ModelManifest, ModelSource } from '../functions/core/model/manifest.ts';
+import { CONVERTER_VERSION, type InstalledModel, type ModelManifest, type ModelSource } from '../functions/core/model/manifest.ts';
 import { INSTALLED_GRAPH_KINDS, defaultRepoRoot, listSourceManifests, loadSourceManifest } from './convert/manifests.ts';
 
 /** Bumped whenever the converter's output changes, so cached builds are regenerated. */
-export const CONVERTER_VERSION = '7';
+export { CONVERTER_VERSION };
 
 export { loadSourceManifest, listSourceManifests, defaultRepoRoot };
 

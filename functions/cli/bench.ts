@@ -1,7 +1,7 @@
 /**
  * `leadlight bench`: speed and memory of the engine per model and runtime, on one input — forward pass, one
- * gradient, their ratio, 64-step integrated gradients, time to the first map (gradient × input through the whole
- * pipeline), peak memory and completeness. Each model × runtime runs in its own process so peak memory is its own.
+ * gradient, their ratio, 64-step integrated gradients, time to the first map (the first partial result of a
+ * progressive explanation, through the whole pipeline), peak memory and completeness. Each model × runtime runs in its own process so peak memory is its own.
  * Runtimes: `wasm` (onnxruntime-web in Node, 1 thread), `native` (onnxruntime-node, all cores), `workerd`
  * (onnxruntime-web inside the Worker runtime, via functions/cli/bench-workerd.ts).
  * `--ig-accuracy` instead measures how far N-step IG (left and midpoint rules) lies from a 512-step reference.
@@ -16,7 +16,7 @@ import { attribute, type IgRule } from '../core/attribution/attribute.ts';
 import { LeadlightError } from '../core/errors.ts';
 import type { InstalledModel } from '../core/model/manifest.ts';
 import { prepareModelInput } from '../core/model/preprocess.ts';
-import { analyzeEcg, NATIVE_BATCH, WASM_BATCH } from '../core/pipeline.ts';
+import { analyzeUntilFirstMap, NATIVE_BATCH, WASM_BATCH } from '../core/pipeline.ts';
 import { readEcg } from '../core/readers/registry.ts';
 import { wasmMemoryBytes } from '../platform/ort.ts';
 import { createNodeRuntime, loadInstalledModels, repoRoot } from '../platform/node.ts';
@@ -49,6 +49,20 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/** Median times of runs taken in turns (a, b, a, b, …) after one warm-up each. */
+async function timeAlternating(runs: (() => Promise<unknown>)[], repeats: number): Promise<number[]> {
+  for (const run of runs) await run();
+  const times = runs.map(() => [] as number[]);
+  for (let i = 0; i < repeats; i++) {
+    for (const [k, run] of runs.entries()) {
+      const t = performance.now();
+      await run();
+      times[k]!.push(performance.now() - t);
+    }
+  }
+  return times.map(median);
+}
+
 async function timeRuns(run: () => Promise<unknown>, repeats: number): Promise<number> {
   await run();
   const times: number[] = [];
@@ -78,28 +92,48 @@ async function benchOne(modelId: string, backend: 'wasm' | 'native', recordPath:
 
   const tCold = performance.now();
   const coldRuntime = createNodeRuntime(backend, buildDir, threads);
-  await analyzeEcg(files, { model: modelId, method: 'gradient-x-input' }, { runtime: coldRuntime, models });
+  await analyzeUntilFirstMap(files, { model: modelId }, { runtime: coldRuntime, models });
   const firstMapColdMs = performance.now() - tCold;
   await coldRuntime.release();
 
-  const runtime = createNodeRuntime(backend, buildDir, threads);
-  const t0 = performance.now();
-  const [classifier, gradient] = await Promise.all([runtime.session(model, 'classifier'), runtime.session(model, 'gradient')]);
-  const sessionMs = performance.now() - t0;
   const record = await readEcg(files);
   const input = prepareModelInput(record, model);
   const leads = model.input.leads.length;
   const classes = model.classes.length;
   const x = { data: input.data, dims: [1, input.samples, leads] };
-  const forwardMs = await timeRuns(() => classifier.run({ x }, ['logits']), 3);
   const seed = new Float32Array(classes);
   seed[0] = 1;
-  const gradientMs = await timeRuns(() => gradient.run({ x, seed: { data: seed, dims: [1, classes] } }, ['logits', 'grad']), 3);
+  // Forward (the classifier graph) and one gradient, 9 runs each after a warm-up; the ratio is that of the medians.
+  // WASM runs alternate, so a slow spell of the machine hits both alike. Native sessions are timed one after the
+  // other, each alone in the process: an idle onnxruntime-node session's threads spin for a while after each run
+  // and would slow the other session's runs on a machine with few cores.
+  const forwardRuntime = createNodeRuntime(backend, buildDir, threads);
+  const classifier = await forwardRuntime.session(model, 'classifier');
+  const forward = () => classifier.run({ x }, ['logits']);
+  let forwardMs: number;
+  let gradientMs: number;
+  const runtime = createNodeRuntime(backend, buildDir, threads);
+  let sessionMs: number;
+  if (backend === 'native') {
+    forwardMs = await timeRuns(forward, 9);
+    await forwardRuntime.release();
+    const t0 = performance.now();
+    const gradient = await runtime.session(model, 'gradient');
+    sessionMs = performance.now() - t0;
+    gradientMs = await timeRuns(() => gradient.run({ x, seed: { data: seed, dims: [1, classes] } }, ['logits', 'grad']), 9);
+  } else {
+    const t0 = performance.now();
+    const gradient = await runtime.session(model, 'gradient');
+    sessionMs = performance.now() - t0;
+    [forwardMs, gradientMs] = await timeAlternating([forward, () => gradient.run({ x, seed: { data: seed, dims: [1, classes] } }, ['logits', 'grad'])], 9);
+    await forwardRuntime.release();
+  }
+  const gradient = await runtime.session(model, 'gradient');
   const igBatch = backend === 'native' ? NATIVE_BATCH : WASM_BATCH;
   const tIg = performance.now();
   const ig = await attribute(gradient, { method: 'ig', classIndex: 0, numClasses: classes, input: input.data, samples: input.samples, leads, steps: 64, rule: 'left', batchSize: igBatch });
   const ig64Ms = performance.now() - tIg;
-  const firstMapMs = await timeRuns(() => analyzeEcg(files, { model: modelId, method: 'gradient-x-input' }, { runtime, models }), 1);
+  const firstMapMs = await timeRuns(() => analyzeUntilFirstMap(files, { model: modelId }, { runtime, models }), 3);
   return {
     model: modelId,
     runtime: backend,

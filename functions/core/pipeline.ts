@@ -5,8 +5,8 @@
  */
 import { LeadlightError } from './errors.ts';
 import { analyseRelevance, analyseSignal } from './analysis/record-analysis.ts';
-import { type Attribution, type Method, attribute, graphOf, parseMethod } from './attribution/attribute.ts';
-import type { InstalledModel } from './model/manifest.ts';
+import { type Attribution, type Method, attribute, gradientTimesInput, graphOf, parseMethod } from './attribution/attribute.ts';
+import { CONVERTER_VERSION, type InstalledModel } from './model/manifest.ts';
 import { prepareModelInput } from './model/preprocess.ts';
 import type { GraphSession, ModelRuntime } from './model/runtime.ts';
 import { type EcgRecord, type InputFile, durationS } from './record.ts';
@@ -60,17 +60,21 @@ export interface AnalyzeDeps {
 
 /** Picks the model a request names, or the default; refuses unknown and unavailable models clearly. */
 export function selectModel(models: InstalledModel[], id: string | undefined): InstalledModel {
+  // Graphs written by another converter version follow another graph contract: never run them.
+  const stale = (m: InstalledModel) => m.converterVersion !== undefined && m.converterVersion !== CONVERTER_VERSION;
+  const usable = (m: InstalledModel) => m.status === 'available' && !stale(m);
   if (id) {
     const model = models.find((m) => m.id === id);
     if (!model) throw new LeadlightError('model_unknown', `There is no model "${id}"; use one of ${models.map((m) => m.id).join(', ')}.`);
     if (model.status !== 'available') throw new LeadlightError('model_unavailable', model.reason ?? `Model ${id} is not installed.`);
+    if (stale(model)) throw new LeadlightError('model_unavailable', `Model ${id} was converted by an older version of Leadlight; run npm install to convert it again.`);
     return model;
   }
   for (const preferred of DEFAULT_MODEL_ORDER) {
-    const model = models.find((m) => m.id === preferred && m.status === 'available');
+    const model = models.find((m) => m.id === preferred && usable(m));
     if (model) return model;
   }
-  const model = models.find((m) => m.status === 'available');
+  const model = models.find(usable);
   if (!model) throw new LeadlightError('model_unavailable', 'No model is installed; run npm install (see the README for the model weights).');
   return model;
 }
@@ -129,6 +133,28 @@ export async function analyzeEcg(files: InputFile[], request: AnalyzeRequest, de
   return analyzeRecord(record, { model, method, requestedClass, request, deps, t0, tRead });
 }
 
+/**
+ * The first map of a progressive explanation (integrated gradients): gradient × input from the run that classifies,
+ * the partial result the service streams first. Stops there; used to time "the first map" (`leadlight bench`).
+ */
+export async function analyzeUntilFirstMap(files: InputFile[], request: AnalyzeRequest, deps: Omit<AnalyzeDeps, 'onPartial'>): Promise<Result> {
+  let first: Result | undefined;
+  const stop = new Error('first map reached');
+  try {
+    await analyzeEcg(files, { ...request, method: 'ig' }, {
+      ...deps,
+      onPartial: (partial) => {
+        first = partial;
+        throw stop;
+      },
+    });
+  } catch (e) {
+    if (e !== stop) throw e;
+  }
+  if (!first) throw new Error('the analysis gave no partial result');
+  return first;
+}
+
 interface RecordJob {
   model: InstalledModel;
   method: Method;
@@ -149,16 +175,23 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
 
   deps.onProgress?.({ stage: 'classifying' });
   const session = await deps.runtime.session(model, graphOf(method));
-  // A run with a zero seed: the graph skips its backward pass, so classifying costs one forward pass. The logits at
-  // the zero baseline (completeness: f(x) − f(0)) belong to the model, not the record: computed once per session.
-  const forward = await session.run(
-    { x: { data: input.data, dims: [1, input.samples, leads] }, seed: { data: new Float32Array(numClasses), dims: [1, numClasses] } },
-    ['logits'],
-  );
-  const logits = Array.from(forward.logits.data.subarray(0, numClasses));
+  // Classifying is a run with a zero seed: the graph skips its backward pass, so it costs one forward pass. A
+  // progressive explanation instead classifies and takes the gradient for its first map in the same run: the seed of
+  // the requested class, or −1 for "the top class" (graph contract). The logits at the zero baseline (completeness:
+  // f(x) − f(0)) belong to the model, not the record: computed once per session.
+  const progressive = deps.onPartial !== undefined && method === 'ig';
+  const firstSeed = new Float32Array(numClasses);
+  if (progressive) {
+    if (job.requestedClass !== null) firstSeed[job.requestedClass] = 1;
+    else firstSeed.fill(-1);
+  }
+  const first = await session.run({ x: { data: input.data, dims: [1, input.samples, leads] }, seed: { data: firstSeed, dims: [1, numClasses] } }, progressive ? ['logits', 'grad'] : ['logits']);
+  const logits = Array.from(first.logits.data.subarray(0, numClasses));
   const baselineLogits = await logitsAtZeroBaseline(session, input.samples, leads, numClasses);
   const probabilities = logits.map(sigmoid);
-  const classIndex = job.requestedClass ?? probabilities.indexOf(Math.max(...probabilities));
+  // The highest probability is the highest logit (the first of equal ones, as the graph's ArgMax): compared on the
+  // logits, which stay distinct where probabilities round to 1.
+  const classIndex = job.requestedClass ?? logits.indexOf(Math.max(...logits));
   const tClassify = now();
 
   const rule = method === 'ig' && request.steps === undefined ? 'midpoint' : 'left';
@@ -178,9 +211,9 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
     logitAtBaseline: baselineLogits[classIndex],
   };
 
-  if (deps.onPartial && method === 'ig') {
-    // A first map in one pass (gradient × input), then integrated gradients refining it at checkpoints.
-    const preview = await attribute(session, { ...baseOptions, method: 'gradient-x-input', batchSize: 2 });
+  if (progressive && deps.onPartial) {
+    // A first map in one pass (gradient × input, from the classifying run), then integrated gradients refining it.
+    const preview = gradientTimesInput(first.grad!.data, input.data, logits[classIndex], baselineLogits[classIndex]);
     await deps.onPartial(buildResult(preview.relevance, { ...preview, method, steps: steps ?? 0, rule }, { preview: 'gradient-x-input', done: 0, total: steps ?? 0 }));
   }
   deps.onProgress?.({ stage: 'attributing', done: 0, total: steps ?? 1 });

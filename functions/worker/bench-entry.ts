@@ -1,7 +1,7 @@
 /**
  * A Worker used only by `leadlight bench --runtime workerd`: it runs the engine inside workerd exactly as the
  * service does (CompiledWasm ORT, models from the ASSETS binding) and exposes single steps — load, forward,
- * gradient, integrated gradients, a one-pass map — so the bench can time each from outside (workerd's clocks do
+ * gradient, integrated gradients, the first map of a progressive explanation — so the bench can time each from outside (workerd's clocks do
  * not advance during computation) and read the WASM memory of the isolate.
  */
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
@@ -9,7 +9,7 @@ import { attribute } from '../core/attribution/attribute.ts';
 import { prepareModelInput, type ModelInput } from '../core/model/preprocess.ts';
 import type { InstalledModel } from '../core/model/manifest.ts';
 import type { ModelRuntime } from '../core/model/runtime.ts';
-import { analyzeEcg } from '../core/pipeline.ts';
+import { analyzeUntilFirstMap } from '../core/pipeline.ts';
 import type { InputFile } from '../core/record.ts';
 import { readEcg } from '../core/readers/registry.ts';
 import { createOrtRuntime, wasmMemoryBytes } from '../platform/ort.ts';
@@ -73,7 +73,7 @@ export default {
         });
         return json({ completenessRelativeError: ig.completeness.relativeError, wasmMemoryBytes: wasmMemoryBytes(), loaded });
       } else if (url.pathname === '/first-map') {
-        await analyzeEcg(state.files, { model: model.id, method: 'gradient-x-input' }, { runtime, models: state.models, batchSize: 1 });
+        await analyzeUntilFirstMap(state.files, { model: model.id }, { runtime, models: state.models });
       } else if (url.pathname === '/release') {
         await runtime.release();
       }

@@ -129,6 +129,17 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A small inline float32 vector constant. */
+  float32s(name: string, values: number[]): string {
+    if (this.inlineNames.has(name)) return name;
+    const raw = new Uint8Array(values.length * 4);
+    const view = new DataView(raw.buffer);
+    values.forEach((v, i) => view.setFloat32(4 * i, v, true));
+    this.inline.push({ name, dims: [values.length], data_type: DataType.FLOAT, raw_data: raw });
+    this.inlineNames.add(name);
+    return name;
+  }
+
   /** A small inline float32 scalar constant. */
   float(name: string, value: number): string {
     if (this.inlineNames.has(name)) return name;

@@ -200,6 +200,13 @@ export async function attribute(session: GraphSession, opts: AttributionOptions)
   };
 }
 
+/** The gradient × input map of a gradient already computed at the input (e.g. in the run that classified it). */
+export function gradientTimesInput(grad: Float32Array, input: Float32Array, logitAtInput: number, logitAtBaseline: number): Attribution {
+  const relevance = new Float32Array(input.length);
+  for (let i = 0; i < input.length; i++) relevance[i] = grad[i] * input[i];
+  return { method: 'gradient-x-input', relevance, steps: 0, rule: null, baseline: 'zeros', completeness: completenessOf(relevance, logitAtInput, logitAtBaseline) };
+}
+
 /** Completeness of a map: its sum against f(x) − f(baseline) of the class logit. */
 function completenessOf(relevance: Float32Array, logitAtInput: number, logitAtBaseline: number): Attribution['completeness'] {
   let sum = 0;

@@ -6,7 +6,9 @@
  * Graph contract (all float32, batch dimension N dynamic):
  * - `classifier`: input `x` [N, samples, 12] (mV, LEAD_ORDER) → outputs `logits` [N, C], `probabilities` [N, C].
  * - `gradient`:   inputs `x` [N, samples, 12], `seed` [N, C] → outputs `logits` [N, C] and
- *                 `grad` [N, samples, 12] = ∂(Σ_c seed[n,c]·logits[n,c]) / ∂x[n].
+ *                 `grad` [N, samples, 12] = ∂(Σ_c seed[n,c]·logits[n,c]) / ∂x[n]. A seed row with a negative entry
+ *                 means the one-hot seed of that row's largest logit (classify and explain the top class in one
+ *                 run); an all-zero seed skips the backward pass (classify only, at the cost of a forward pass).
  * - `gradient-lowmem`: the same contract as `gradient`, built to derive each backward kernel just before use; the
  *                 WASM runtime uses it instead of `gradient` (no constant folding there, and a 128 MB isolate).
  * - `lrp-epsilon`, `lrp-alpha1-beta0`: inputs `x`, `seed` [N, C] (relevance put on the output: seed·logit) →
@@ -15,6 +17,12 @@
  * into the kernels), and the file named in `weightsFiles` for graphs that need other weights (the LRP graphs).
  */
 import type { LeadName } from '../record.ts';
+
+/**
+ * Version of the graphs the converter writes (models/install.ts converts again when it changes). The pipeline
+ * refuses graphs of another version: the graph contract above changes with it (e.g. the seed −1 of version 8).
+ */
+export const CONVERTER_VERSION = '8';
 
 export type GraphKind = 'classifier' | 'gradient' | 'gradient-lowmem' | 'lrp-epsilon' | 'lrp-alpha1-beta0';
 

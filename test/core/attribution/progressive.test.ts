@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { progressiveOrder } from '../../../functions/core/attribution/attribute.ts';
-import { analyzeEcg } from '../../../functions/core/pipeline.ts';
-import { type Result, checkResult } from '../../../functions/core/result.ts';
+import { analyzeEcg, analyzeUntilFirstMap } from '../../../functions/core/pipeline.ts';
+import { type Result, checkResult, decodeFloat32 } from '../../../functions/core/result.ts';
 import { testModel, testRuntime } from '../../helpers/models.ts';
 import { ecgDir } from '../../helpers/paths.ts';
 
@@ -55,6 +55,33 @@ describe('a progressive run', () => {
         expect(p.prediction).toEqual(oneShot.prediction);
         expect(p.attribution.class).toBe(oneShot.attribution.class);
       }
+    });
+  }
+});
+
+describe('the first map of a progressive run', () => {
+  for (const backend of ['native', 'wasm'] as const) {
+    it(`is gradient × input of the top class from the classifying run, as a one-shot gradient-x-input analysis (${backend})`, async () => {
+      const model = await testModel('ribeiro2020');
+      const runtime = testRuntime(backend);
+      const first = await analyzeUntilFirstMap(files, { model: model.id }, { runtime, models: [model] });
+      const oneShot = await analyzeEcg(files, { model: model.id, method: 'gradient-x-input' }, { runtime, models: [model] });
+      await runtime.release();
+      expect(first.prediction).toEqual(oneShot.prediction);
+      const top = Object.entries(oneShot.prediction.logits).sort((a, b) => b[1] - a[1])[0]![0];
+      expect(first.attribution.class).toBe(top);
+      expect(oneShot.attribution.class).toBe(top);
+      const a = decodeFloat32(first.attribution.relevance);
+      const b = decodeFloat32(oneShot.attribution.relevance);
+      let maxAbs = 0;
+      let maxDiff = 0;
+      for (let i = 0; i < a.length; i++) {
+        maxAbs = Math.max(maxAbs, Math.abs(b[i]!));
+        maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
+      }
+      expect(maxAbs).toBeGreaterThan(0);
+      expect(maxDiff).toBeLessThanOrEqual(1e-6 * maxAbs);
+      expect(first.attribution.completeness.expected).toBe(oneShot.attribution.completeness.expected);
     });
   }
 });

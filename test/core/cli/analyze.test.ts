@@ -3,7 +3,7 @@
  * bad input exit code 2 with one stderr line `error <code>: <message>` and no stack trace.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -103,6 +103,17 @@ describe('leadlight analyze', () => {
       const run = leadlight(['analyze', join(cpsc, 'A0003.hea'), '--model', 'ribeiro2020'], dir);
       expectUsageError(run, 'model_unavailable');
       expect(run.stderr).toMatch(/LEADLIGHT_RIBEIRO2020_WEIGHTS|--weights/);
+    });
+
+    it('for a model converted by an older version (another graph contract), saying to run npm install', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'leadlight-models-'));
+      const model = await testModel('cinc2020-ai-strollers');
+      cpSync(join(testBuildDir, model.id), join(dir, model.id), { recursive: true });
+      const manifestPath = join(dir, model.id, 'manifest.json');
+      writeFileSync(manifestPath, JSON.stringify({ ...JSON.parse(readFileSync(manifestPath, 'utf8')), converterVersion: '7' }));
+      const run = leadlight(['analyze', join(cpsc, 'A0003.hea'), '--model', model.id], dir);
+      expectUsageError(run, 'model_unavailable');
+      expect(run.stderr).toMatch(/older version of Leadlight; run npm install/);
     });
 
     it('for --weights whose layout is not the model', () => {

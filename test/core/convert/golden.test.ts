@@ -102,4 +102,24 @@ describe.each(cases)('$id on $golden.input.file', ({ id, goldenDir, golden }) =>
     expect(den).toBeGreaterThan(0);
     expect(Math.sqrt(num / den)).toBeLessThan(1e-3);
   });
+
+  it.each([...RUNTIMES.map((r) => [r, 'gradient'] as const), ['wasm-lean', 'gradient-lowmem'] as const])('explains the top class for a seed of −1, as the one-hot seed of the largest logit, in %s (%s graph)', async (runtime, graph) => {
+    const session = await openSession(runtime, join(outDir, result.graphs[graph]!));
+    const c = golden.logits.length;
+    const top = golden.logits.indexOf(Math.max(...golden.logits));
+    const seeds = new Float32Array(2 * c).fill(-1, 0, c);
+    seeds[c + top] = 1;
+    const out = await session.run({ x: { data: Float32Array.from([...x, ...x]), dims: [2, ...golden.input.shape] }, seed: { data: seeds, dims: [2, c] } });
+    await session.release();
+    const n = x.length;
+    let maxAbs = 0;
+    let maxDiff = 0;
+    for (let i = 0; i < n; i++) {
+      maxAbs = Math.max(maxAbs, Math.abs(out.grad!.data[n + i]!));
+      maxDiff = Math.max(maxDiff, Math.abs(out.grad!.data[i]! - out.grad!.data[n + i]!));
+    }
+    expect(maxAbs).toBeGreaterThan(0);
+    expect(maxDiff).toBeLessThanOrEqual(1e-6 * maxAbs);
+    for (let k = 0; k < c; k++) expect(out.logits!.data[k]).toBe(out.logits!.data[c + k]);
+  });
 });
