@@ -262,7 +262,7 @@ export async function runBench(args: string[]): Promise<number> {
       } else {
         const child = spawnSync(
           process.execPath,
-          [cli, 'bench', '--one', '--model', id, '--runtime', runtime, '--record', record, '--threads', String(threads), ...(values.weights ? ['--weights', values.weights] : [])],
+          [cli, 'bench', '--one', '--model', id, '--runtime', runtime, '--record', record, '--threads', String(threads), ...(weights.id && weights.file ? ['--weights', `${weights.id}=${weights.file}`] : [])],
           { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
         );
         if (child.status !== 0) {

@@ -16,7 +16,7 @@ import { assembleCohort, chooseCohortClass, summariseResult, type CohortError, t
 import { checkCohort } from '../core/cohort-schema.ts';
 import { isLeadlightError, LeadlightError } from '../core/errors.ts';
 import type { InstalledModel } from '../core/model/manifest.ts';
-import { analyzeEcg, checkRequest, selectModel, type AnalyzeRequest } from '../core/pipeline.ts';
+import { analyzeEcg, checkRequest, NATIVE_BATCH, selectModel, WASM_BATCH, type AnalyzeRequest } from '../core/pipeline.ts';
 import type { InputFile } from '../core/record.ts';
 import { createNodeRuntime, loadInstalledModels } from '../platform/node.ts';
 import { modelsWithUserWeights } from '../platform/user-weights.ts';
@@ -313,10 +313,11 @@ export async function runCohort(args: string[]): Promise<number> {
   const cores = Math.max(1, availableParallelism());
   const jobsOption = parseIntegerOption(values.jobs, 'jobs');
   if (jobsOption !== undefined && (jobsOption < 1 || jobsOption > 64)) throw new LeadlightError('option_invalid', `--jobs must be from 1 to 64; got ${jobsOption}.`);
-  // Measured on a 2-core machine (README, "Cohorts"): two records at a time with one intra-op thread each ran IG
-  // 1.1–1.8× faster than one record with two threads (the per-record reading and analysis overlap the other's
-  // inference), so the default is one job per core (at most 8, ~130 MB each). WASM runs on the main thread: 1 job.
-  const jobs = runtime === 'wasm' ? 1 : (jobsOption ?? Math.min(cores, 8));
+  // Measured on a 2-core machine (README, "Cohorts"), Ribeiro-size model: one record at a time on both cores ran
+  // 13.8 records/min, two at a time on one core each 9.1 (onnxruntime's blocked 2-D convolutions scale across
+  // threads; two sessions compete for memory bandwidth). So the default is one job per two cores (at most 8).
+  // WASM runs on the main thread: 1 job.
+  const jobs = runtime === 'wasm' ? 1 : (jobsOption ?? Math.min(Math.max(1, Math.floor(cores / 2)), 8));
   const threadsPerJob = runtime === 'wasm' ? 1 : Math.max(1, Math.floor(cores / jobs));
 
   const rows = readLabels(values.labels);
@@ -367,7 +368,7 @@ export async function runCohort(args: string[]): Promise<number> {
       const result = await analyzeEcg(files, { ...request, label: row.label }, {
         runtime: runtimes[worker],
         models,
-        batchSize: batchSize ?? (runtime === 'native' ? 8 : 4),
+        batchSize: batchSize ?? (runtime === 'native' ? NATIVE_BATCH : WASM_BATCH),
         modelWarnings,
       });
       const summary = summariseResult(result, className);

@@ -14,11 +14,13 @@ import { type ReadEcgOptions, readEcg } from './readers/registry.ts';
 import { type Result, RESULT_SCHEMA_VERSION, checkResult, encodeFloat32 } from './result.ts';
 
 /**
- * Interpolation points per run. WASM (one thread, the Worker's 128 MB isolate): 2 keeps the Ribeiro-size gradient
- * graph at 88 MB of WASM memory (4 would need 106 MB); native: 8 for throughput.
+ * Interpolation points per run. WASM (one thread, the Worker's 128 MB isolate): 1 — a second point per run was no
+ * faster per point (Ribeiro-size, measured in Node with both graph variants) and costs 12 MB more WASM memory
+ * (58 → 70 MB in the Worker); native: 4 (Ribeiro-size, 2 cores: 4 points per run were as fast as 8 or 16 and
+ * faster than 1 or 2, within this machine's ±20 %).
  */
-export const WASM_BATCH = 2;
-export const NATIVE_BATCH = 8;
+export const WASM_BATCH = 1;
+export const NATIVE_BATCH = 4;
 
 /** Models in the order the default is chosen: the paper's model when installed, else the small real one. */
 export const DEFAULT_MODEL_ORDER = ['ribeiro2020', 'cinc2020-ai-strollers'];

@@ -1,6 +1,8 @@
 /**
  * The upload page: files by drag-and-drop or picker, model/method/class from GET /api/models, the expiry choice,
- * then POST /api/records?stream=1 with visible stages (uploading, reading, classifying, attributing n/N, done).
+ * then POST /api/records?stream=1 with visible stages (uploading, reading, classifying, attributing n/N, done). For
+ * integrated gradients the streamed partial results — the first map, then refinements — are drawn at once in the
+ * report view below (report-page.ts), and the stored report opens when the analysis is done.
  * Errors show the API's message and code. The id and delete token are kept in localStorage (tokens.ts).
  */
 import { ApiFailure, type ModelInfo, fetchModels, uploadRecord } from './api.ts';
