@@ -179,13 +179,13 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
   const session = await deps.runtime.session(model, graphOf(method));
   // Classifying is a run with a zero seed: the graph skips its backward pass, so it costs one forward pass. A
   // progressive explanation instead classifies and takes the gradient for its first map in the same run: the seed of
-  // the requested class, or −1 for "the top class" (graph contract). The logits at the zero baseline (completeness:
+  // the requested class, or NaN for "the top class" (graph contract). The logits at the zero baseline (completeness:
   // f(x) − f(0)) belong to the model, not the record: computed once per session.
   const progressive = deps.onPartial !== undefined && method === 'ig';
   const firstSeed = new Float32Array(numClasses);
   if (progressive) {
     if (job.requestedClass !== null) firstSeed[job.requestedClass] = 1;
-    else firstSeed.fill(-1);
+    else firstSeed.fill(Number.NaN);
   }
   const first = await session.run({ x: { data: input.data, dims: [1, input.samples, leads] }, seed: { data: firstSeed, dims: [1, numClasses] } }, progressive ? ['logits', 'grad'] : ['logits']);
   const logits = Array.from(first.logits.data.subarray(0, numClasses));

@@ -332,14 +332,15 @@ export function emitGradient(g: GraphBuilder, ir: IrGraph, kernelsWhenNeeded = f
   const seedIn = g.input('seed', ['N', ir.classes]);
   const fwd = emitForward(g, ir, x, true);
   g.op('Identity', [fwd.logits], {}, 'logits');
-  // A seed row with a negative entry stands for the one-hot seed of that row's largest logit: classifying and the
-  // gradient of the top class in one run (the first map of a progressive explanation needs no separate forward).
+  // A seed row with a NaN stands for the one-hot seed of that row's largest logit: classifying and the gradient of
+  // the top class in one run (the first map of a progressive explanation needs no separate forward). Any real seed,
+  // negative entries included, keeps its meaning.
   const top = g.op('OneHot', [g.op('ArgMax', [fwd.logits], { axis: 1, keepdims: 0 }), g.int64(`const/${ir.classes}`, [ir.classes]), g.float32s('const/off_on', [0, 1])], { axis: -1 });
-  const auto = g.op('Less', [g.op('ReduceMin', [seedIn], { axes: [1], keepdims: 1 }), g.float('const/zero', 0)]);
+  const auto = g.op('Greater', [g.op('ReduceMax', [g.op('Cast', [g.op('IsNaN', [seedIn])], { to: 1 })], { axes: [1], keepdims: 1 }), g.float('const/zero', 0)]);
   const seed = g.op('Where', [auto, top, seedIn]);
   // An all-zero seed has an all-zero gradient: skip the backward pass then (If), so a run that only needs the
   // logits — classifying before the class to explain is known — costs a forward pass, in the same session.
-  const needsGradient = g.op('Greater', [g.op('ReduceMax', [g.op('Abs', [seedIn])], { keepdims: 0 }), g.float('const/zero', 0)]);
+  const needsGradient = g.op('Greater', [g.op('ReduceMax', [g.op('Abs', [seed])], { keepdims: 0 }), g.float('const/zero', 0)]);
   const backward = g.subgraph(() => [emitBackward(g, ir, fwd, seed, kernelsWhenNeeded)]);
   const zeros = g.subgraph(() => [g.op('ConstantOfShape', [g.op('Shape', [fwd.names.get(ir.input)!])])]);
   const [dxNct] = g.node('If', [needsGradient], { then_branch: { graph: backward }, else_branch: { graph: zeros } });

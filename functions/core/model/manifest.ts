@@ -6,8 +6,8 @@
  * Graph contract (all float32, batch dimension N dynamic):
  * - `classifier`: input `x` [N, samples, 12] (mV, LEAD_ORDER) → outputs `logits` [N, C], `probabilities` [N, C].
  * - `gradient`:   inputs `x` [N, samples, 12], `seed` [N, C] → outputs `logits` [N, C] and
- *                 `grad` [N, samples, 12] = ∂(Σ_c seed[n,c]·logits[n,c]) / ∂x[n]. A seed row with a negative entry
- *                 means the one-hot seed of that row's largest logit (classify and explain the top class in one
+ *                 `grad` [N, samples, 12] = ∂(Σ_c seed[n,c]·logits[n,c]) / ∂x[n]. A seed row with a NaN means the
+ *                 one-hot seed of that row's largest logit (classify and explain the top class in one
  *                 run); an all-zero seed skips the backward pass (classify only, at the cost of a forward pass).
  * - `gradient-lowmem`: the same contract as `gradient`, built to derive each backward kernel just before use; the
  *                 WASM runtime uses it instead of `gradient` (no constant folding there, and a 128 MB isolate).
@@ -20,9 +20,9 @@ import type { LeadName } from '../record.ts';
 
 /**
  * Version of the graphs the converter writes (models/install.ts converts again when it changes). The pipeline
- * refuses graphs of another version: the graph contract above changes with it (e.g. the seed −1 of version 8).
+ * refuses graphs of another version: the graph contract above changes with it (e.g. the NaN seed of version 9).
  */
-export const CONVERTER_VERSION = '8';
+export const CONVERTER_VERSION = '9';
 
 export type GraphKind = 'classifier' | 'gradient' | 'gradient-lowmem' | 'lrp-epsilon' | 'lrp-alpha1-beta0';
 
