@@ -42,36 +42,51 @@ function uploadForm(method: string): FormData {
   return form;
 }
 
-describe('the first relevance map of an upload (Ribeiro-size network, integrated gradients)', () => {
-  let firstMapMs = 0;
+/** Opens the upload page, submits A0003 for IG on the Ribeiro-size model and returns the ms from submit to first map. */
+async function submitAndTimeFirstMap(): Promise<number> {
+  await page.goto(`${baseUrl}/`);
+  await page.waitForFunction(() => [...(document.getElementById('model') as HTMLSelectElement).options].some((o) => o.value === 'ribeiro2020' && !o.disabled));
+  await page.selectOption('#model', 'ribeiro2020');
+  await page.selectOption('#method', 'ig');
+  await page.setInputFiles('#file-input', [join(record, 'A0003.hea'), join(record, 'A0003.mat')]);
+  // Watch, in the page, for the submit and for every partial result the report view shows.
+  await page.evaluate(() => {
+    const w = window as unknown as { t0: number; tFirst: number; leadlightPartialShown: (e: { done: number; preview: string }) => void };
+    let last = '';
+    document.getElementById('upload-form')!.addEventListener('submit', () => (w.t0 = performance.now()), { capture: true });
+    const note = document.getElementById('refining')!;
+    new MutationObserver(() => {
+      if (note.hidden) return;
+      w.tFirst ??= performance.now();
+      const entry = { done: Number(note.dataset.done), preview: note.dataset.preview ?? '' };
+      if (JSON.stringify(entry) !== last) w.leadlightPartialShown(entry);
+      last = JSON.stringify(entry);
+    }).observe(note, { attributes: true, childList: true, characterData: true, subtree: true });
+  });
+  await page.click('#submit');
+  await page.waitForFunction(() => (window as unknown as { tFirst?: number }).tFirst !== undefined, undefined, { timeout: 60_000 });
+  return page.evaluate(() => {
+    const w = window as unknown as { t0: number; tFirst: number };
+    return w.tFirst - w.t0;
+  });
+}
 
-  it(`is drawn on the page within ${FIRST_MAP_BUDGET_MS} ms of submitting`, async () => {
-    await page.goto(`${baseUrl}/`);
-    await page.waitForFunction(() => [...(document.getElementById('model') as HTMLSelectElement).options].some((o) => o.value === 'ribeiro2020' && !o.disabled));
-    await page.selectOption('#model', 'ribeiro2020');
-    await page.selectOption('#method', 'ig');
-    await page.setInputFiles('#file-input', [join(record, 'A0003.hea'), join(record, 'A0003.mat')]);
-    // Watch, in the page, for the submit and for every partial result the report view shows.
-    await page.evaluate(() => {
-      const w = window as unknown as { t0: number; tFirst: number; leadlightPartialShown: (e: { done: number; preview: string }) => void };
-      let last = '';
-      document.getElementById('upload-form')!.addEventListener('submit', () => (w.t0 = performance.now()), { capture: true });
-      const note = document.getElementById('refining')!;
-      new MutationObserver(() => {
-        if (note.hidden) return;
-        w.tFirst ??= performance.now();
-        const entry = { done: Number(note.dataset.done), preview: note.dataset.preview ?? '' };
-        if (JSON.stringify(entry) !== last) w.leadlightPartialShown(entry);
-        last = JSON.stringify(entry);
-      }).observe(note, { attributes: true, childList: true, characterData: true, subtree: true });
-    });
-    await page.click('#submit');
-    await page.waitForFunction(() => (window as unknown as { tFirst?: number }).tFirst !== undefined, undefined, { timeout: 60_000 });
-    firstMapMs = await page.evaluate(() => {
-      const w = window as unknown as { t0: number; tFirst: number };
-      return w.tFirst - w.t0;
-    });
-    console.log(`first map on the page ${firstMapMs.toFixed(0)} ms after submit (Ribeiro-size, workerd, warm)`);
+describe('the first relevance map of an upload (Ribeiro-size network, integrated gradients)', () => {
+  it(`is drawn on the page within ${FIRST_MAP_BUDGET_MS} ms of submitting (median of three uploads)`, async () => {
+    // Three uploads, as this shared machine's speed drifts: the first two are left once their first map is drawn
+    // (leaving the page ends the request and its analysis), the third runs to the end for the next test.
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      if (i > 0) {
+        await page.goto('about:blank');
+        // The left analysis stops at its next pause, after the WASM run under way.
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        partials.length = 0;
+      }
+      times.push(await submitAndTimeFirstMap());
+    }
+    const firstMapMs = [...times].sort((a, b) => a - b)[1]!;
+    console.log(`first map on the page ${times.map((t) => t.toFixed(0)).join(', ')} ms after submit, median ${firstMapMs.toFixed(0)} ms (Ribeiro-size, workerd, warm)`);
     // The first map is gradient × input, drawn in colour on the ECG, with the running completeness.
     const note = await page.textContent('#refining');
     expect(note).toMatch(/^First map \(gradient-x-input, one pass\); completeness error \d+\.\d %\. Integrated gradients are refining it/u);
