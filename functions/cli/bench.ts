@@ -110,25 +110,19 @@ async function benchOne(modelId: string, backend: 'wasm' | 'native', recordPath:
   const forwardRuntime = createNodeRuntime(backend, buildDir, threads);
   const classifier = await forwardRuntime.session(model, 'classifier');
   const forward = () => classifier.run({ x }, ['logits']);
-  let forwardMs: number;
-  let gradientMs: number;
+  let forwardMs = backend === 'native' ? await timeRuns(forward, 9) : Number.NaN;
+  if (backend === 'native') await forwardRuntime.release();
   const runtime = createNodeRuntime(backend, buildDir, threads);
-  let sessionMs: number;
-  if (backend === 'native') {
-    forwardMs = await timeRuns(forward, 9);
-    await forwardRuntime.release();
-    const t0 = performance.now();
-    const gradient = await runtime.session(model, 'gradient');
-    sessionMs = performance.now() - t0;
-    gradientMs = await timeRuns(() => gradient.run({ x, seed: { data: seed, dims: [1, classes] } }, ['logits', 'grad']), 9);
-  } else {
-    const t0 = performance.now();
-    const gradient = await runtime.session(model, 'gradient');
-    sessionMs = performance.now() - t0;
-    [forwardMs, gradientMs] = await timeAlternating([forward, () => gradient.run({ x, seed: { data: seed, dims: [1, classes] } }, ['logits', 'grad'])], 9);
+  const t0 = performance.now();
+  const gradient = await runtime.session(model, 'gradient');
+  const sessionMs = performance.now() - t0;
+  const gradientRun = () => gradient.run({ x, seed: { data: seed, dims: [1, classes] } }, ['logits', 'grad']);
+  let gradientMs: number;
+  if (backend === 'native') gradientMs = await timeRuns(gradientRun, 9);
+  else {
+    [forwardMs, gradientMs] = (await timeAlternating([forward, gradientRun], 9)) as [number, number];
     await forwardRuntime.release();
   }
-  const gradient = await runtime.session(model, 'gradient');
   const igBatch = backend === 'native' ? NATIVE_BATCH : WASM_BATCH;
   const tIg = performance.now();
   const ig = await attribute(gradient, { method: 'ig', classIndex: 0, numClasses: classes, input: input.data, samples: input.samples, leads, steps: 64, rule: 'left', batchSize: igBatch });

@@ -13,7 +13,7 @@ import type * as OrtWebModule from 'onnxruntime-web/wasm';
 import type { GraphKind, InstalledModel } from '../core/model/manifest.ts';
 import type { GraphSession, ModelRuntime, TensorF32 } from '../core/model/runtime.ts';
 import { LeadlightError } from '../core/errors.ts';
-import { isFromEndedRequest } from './ended-request.ts';
+import { keptOrStarted } from './ended-request.ts';
 
 export interface OrtRuntimeOptions {
   backend: 'wasm' | 'native';
@@ -150,10 +150,9 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
         sessions.set(key, created);
         return created;
       };
-      const cached = sessions.get(key);
       // A session whose creation was cut short with its request (a client that went away while the weights
       // loaded) never settles; workerd rejects awaiting it from a later request. Then it is created anew.
-      return cached ? cached.catch((e: unknown) => (isFromEndedRequest(e) ? open() : Promise.reject(e))) : open();
+      return keptOrStarted(sessions.get(key), open);
     },
     async release(modelId) {
       for (const [key, pending] of [...sessions]) {

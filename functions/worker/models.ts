@@ -9,7 +9,7 @@ import { LeadlightError } from '../core/errors.ts';
 import { METHODS, graphOf } from '../core/attribution/attribute.ts';
 import type { InstalledModel } from '../core/model/manifest.ts';
 import type { AssetsFetcher } from './env.ts';
-import { isFromEndedRequest } from '../platform/ended-request.ts';
+import { keptOrStarted } from '../platform/ended-request.ts';
 
 export interface ModelsIndex {
   models: InstalledModel[];
@@ -35,8 +35,7 @@ export function loadModelsIndex(assets: AssetsFetcher): Promise<ModelsIndex> {
     cachedIndex = loading;
     return loading;
   };
-  const kept = cachedIndex;
-  return kept ? kept.catch((e: unknown) => (isFromEndedRequest(e) ? load() : Promise.reject(e))) : load();
+  return keptOrStarted(cachedIndex, load);
 }
 
 async function fetchAsset(assets: AssetsFetcher, path: string): Promise<Uint8Array> {

@@ -118,36 +118,35 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A small inline int64 constant. */
-  int64(name: string, values: number[]): string {
+  /** A small inline constant (stored in the graph, not the weights file); the first registration of a name wins. */
+  private inlineConstant(name: string, dims: number[], dataType: number, raw: Uint8Array): string {
     if (this.inlineNames.has(name)) return name;
+    this.inline.push({ name, dims, data_type: dataType, raw_data: raw });
+    this.inlineNames.add(name);
+    return name;
+  }
+
+  /** A small inline int64 vector constant. */
+  int64(name: string, values: number[]): string {
     const raw = new Uint8Array(values.length * 8);
     const view = new DataView(raw.buffer);
     values.forEach((v, i) => view.setBigInt64(8 * i, BigInt(v), true));
-    this.inline.push({ name, dims: [values.length], data_type: DataType.INT64, raw_data: raw });
-    this.inlineNames.add(name);
-    return name;
+    return this.inlineConstant(name, [values.length], DataType.INT64, raw);
   }
 
   /** A small inline float32 vector constant. */
   float32s(name: string, values: number[]): string {
-    if (this.inlineNames.has(name)) return name;
     const raw = new Uint8Array(values.length * 4);
     const view = new DataView(raw.buffer);
     values.forEach((v, i) => view.setFloat32(4 * i, v, true));
-    this.inline.push({ name, dims: [values.length], data_type: DataType.FLOAT, raw_data: raw });
-    this.inlineNames.add(name);
-    return name;
+    return this.inlineConstant(name, [values.length], DataType.FLOAT, raw);
   }
 
   /** A small inline float32 scalar constant. */
   float(name: string, value: number): string {
-    if (this.inlineNames.has(name)) return name;
     const raw = new Uint8Array(4);
     new DataView(raw.buffer).setFloat32(0, value, true);
-    this.inline.push({ name, dims: [], data_type: DataType.FLOAT, raw_data: raw });
-    this.inlineNames.add(name);
-    return name;
+    return this.inlineConstant(name, [], DataType.FLOAT, raw);
   }
 
   /** Appends a node; returns its output names (fresh names from `hint` unless `outputs` is given). */

@@ -9,6 +9,7 @@ import { attribute } from '../../functions/core/attribution/attribute.ts';
 import type { InstalledModel } from '../../functions/core/model/manifest.ts';
 import { WASM_BATCH } from '../../functions/core/pipeline.ts';
 import { createOrtRuntime, wasmMemoryBytes } from '../../functions/platform/ort.ts';
+import { relativeL2 } from '../helpers/metrics.ts';
 
 const server = inject('goldenServer');
 
@@ -21,15 +22,6 @@ const f32 = async (path: string) => {
   const b = await bytes(path);
   return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
 };
-function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 const runtime = createOrtRuntime({ backend: 'wasm', wasmBinary: ortWasm, loadFile: (path) => bytes(`models/${path}`) });
 

@@ -70,14 +70,4 @@ export function loadGolden(id: TestModelId, record = 'A0003'): Golden {
   };
 }
 
-/** ‖a − b‖₂ / ‖b‖₂. */
-export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 

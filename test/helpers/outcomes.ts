@@ -12,6 +12,16 @@ export function codeOf(f: () => unknown): string {
   }
 }
 
+/** "code: message" of the LeadlightError `f` throws, 'no error', or what else it threw (for exact-message checks). */
+export function codeAndMessageOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    return e instanceof LeadlightError ? `${e.code}: ${e.message}` : `not a LeadlightError: ${String(e)}`;
+  }
+  return 'no error';
+}
+
 /** The stable code of the LeadlightError `p` rejects with, or undefined when it resolves. */
 export async function codeOfAsync(p: Promise<unknown>): Promise<string | undefined> {
   try {

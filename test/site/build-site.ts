@@ -17,7 +17,8 @@ function newestMtime(path: string): number {
   return newest;
 }
 
-export async function ensureSiteBuilt(): Promise<void> {
+/** Runs `build` holding site/.build-lock: astro keeps state under site/ that two builds must not share. */
+export async function withSiteBuildLock<T>(build: () => Promise<T> | T): Promise<T> {
   const lock = join(repoRoot, 'site/.build-lock');
   for (let i = 0; ; i++) {
     try {
@@ -29,6 +30,14 @@ export async function ensureSiteBuilt(): Promise<void> {
     }
   }
   try {
+    return await build();
+  } finally {
+    rmdirSync(lock);
+  }
+}
+
+export function ensureSiteBuilt(): Promise<void> {
+  return withSiteBuildLock(() => {
     const built = join(repoRoot, 'site/dist/index.html');
     const index = join(repoRoot, 'site/dist/model-files/index.json');
     const sources = Math.max(
@@ -44,7 +53,5 @@ export async function ensureSiteBuilt(): Promise<void> {
     const env = { ...process.env, ASTRO_TELEMETRY_DISABLED: '1', PATH: `${bin}:${process.env.PATH}` };
     execFileSync(join(bin, 'astro'), ['build', '--root', 'site', '--silent'], { cwd: repoRoot, env, stdio: 'inherit' });
     execFileSync(process.execPath, ['site/scripts/copy-models.mjs'], { cwd: repoRoot, env, stdio: 'inherit' });
-  } finally {
-    rmdirSync(lock);
-  }
+  });
 }

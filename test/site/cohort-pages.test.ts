@@ -9,7 +9,7 @@
  * Screenshots go to test-artifacts/ (gitignored).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, sep } from 'node:path';
@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LEAD_ORDER } from '../../functions/core/record.ts';
 import { ecgDir, repoRoot } from '../helpers/paths.ts';
 import { launchChromium } from './browser.ts';
+import { withSiteBuildLock } from './build-site.ts';
 
 const baseUrl = inject('baseUrl');
 const artifacts = join(repoRoot, 'test-artifacts');
@@ -57,27 +58,17 @@ function serveStatic(root: string): Promise<{ server: Server; url: string }> {
 
 /** Builds the site as `npm run build:site` does (astro build), from a given cohorts/ directory into `outDir`. */
 async function buildSiteWithCohorts(cohortsDir: string, outDir: string): Promise<void> {
-  // The same lock as test/site/build-site.ts: astro keeps state under site/ that two builds must not share.
-  const lock = join(repoRoot, 'site/.build-lock');
-  for (let i = 0; ; i++) {
+  await withSiteBuildLock(() => {
+    // With an outDir outside site/, astro leaves its prerender chunks in <cwd>/.astro: removed again unless it was there.
+    const scratch = join(repoRoot, '.astro');
+    const hadScratch = existsSync(scratch);
     try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (i > 600) throw new Error('site build lock held for 5 minutes; remove site/.build-lock');
-      await new Promise((r) => setTimeout(r, 500));
+      const env = { ...process.env, ASTRO_TELEMETRY_DISABLED: '1', LEADLIGHT_COHORTS_DIR: cohortsDir, PATH: `${bin}:${process.env.PATH}` };
+      execFileSync(join(bin, 'astro'), ['build', '--root', 'site', '--outDir', outDir, '--silent'], { cwd: repoRoot, env, stdio: 'pipe' });
+    } finally {
+      if (!hadScratch) rmSync(scratch, { recursive: true, force: true });
     }
-  }
-  // With an outDir outside site/, astro leaves its prerender chunks in <cwd>/.astro: removed again unless it was there.
-  const scratch = join(repoRoot, '.astro');
-  const hadScratch = existsSync(scratch);
-  try {
-    const env = { ...process.env, ASTRO_TELEMETRY_DISABLED: '1', LEADLIGHT_COHORTS_DIR: cohortsDir, PATH: `${bin}:${process.env.PATH}` };
-    execFileSync(join(bin, 'astro'), ['build', '--root', 'site', '--outDir', outDir, '--silent'], { cwd: repoRoot, env, stdio: 'pipe' });
-  } finally {
-    if (!hadScratch) rmSync(scratch, { recursive: true, force: true });
-    rmdirSync(lock);
-  }
+  });
 }
 
 interface CohortFile {

@@ -108,27 +108,34 @@ export function showPartialResult(result: Result): void {
   $('report-actions').hidden = true;
   const progress = (result.attribution as Record<string, unknown>).progress as { preview?: string; done: number; total: number } | undefined;
   const relativeError = (result.attribution.completeness as Record<string, unknown>).relativeError;
-  const completeness = typeof relativeError === 'number' ? `; completeness error ${(relativeError * 100).toFixed(1)} %` : '';
+  shownPartial = {
+    preview: progress?.preview ?? '',
+    completeness: typeof relativeError === 'number' ? `; completeness error ${(relativeError * 100).toFixed(1)} %` : '',
+  };
   const note = $('refining');
-  note.dataset.preview = progress?.preview ?? '';
+  note.dataset.preview = shownPartial.preview;
   note.dataset.done = String(progress?.done ?? 0);
-  note.textContent = progress?.preview
-    ? `First map (${progress.preview}, one pass)${completeness}. Integrated gradients are refining it: 0/${progress.total} steps…`
-    : `Integrated gradients, ${progress?.done ?? 0}/${progress?.total ?? 0} steps so far${completeness}; refining…`;
-  note.hidden = false;
+  showRefiningSteps(progress?.done ?? 0, progress?.total ?? 0);
   $('report').hidden = false;
 }
 
-/** Updates the refinement note of a partial result with the steps done (progress events between partial results). */
+/** The partial result on show: what the refinement note says besides the step count. */
+let shownPartial: { preview: string; completeness: string } | null = null;
+
+/** Writes the refinement note with the steps done (also called by progress events between partial results). */
 export function showRefiningSteps(done: number, total: number): void {
+  if (!shownPartial) return;
   const note = $('refining');
-  if (note.hidden) return;
-  note.textContent = note.textContent!.replace(/\d+\/\d+ steps/u, `${done}/${total} steps`);
+  note.textContent = shownPartial.preview
+    ? `First map (${shownPartial.preview}, one pass)${shownPartial.completeness}. Integrated gradients are refining it: ${done}/${total} steps…`
+    : `Integrated gradients, ${done}/${total} steps so far${shownPartial.completeness}; refining…`;
+  note.hidden = false;
 }
 
 function render(id: string, text: string, result: Result): void {
   const { relevance, signal, canvas, plotData } = renderResult(result);
   $('refining').hidden = true;
+  shownPartial = null;
   $('report-actions').hidden = false;
   wireActions(id, text, result, { relevance, signal, canvas, hasPlot: plotData !== null });
   $('loading').hidden = true;

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { attribute } from '../../../functions/core/attribution/attribute.ts';
-import { loadGolden, relativeL2, TEST_MODEL_IDS, testModel, testRuntime } from '../../helpers/models.ts';
+import { relativeL2 } from '../../helpers/metrics.ts';
+import { loadGolden, TEST_MODEL_IDS, testModel, testRuntime } from '../../helpers/models.ts';
 
 for (const id of TEST_MODEL_IDS) {
   const golden = loadGolden(id);

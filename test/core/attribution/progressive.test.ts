@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { progressiveOrder } from '../../../functions/core/attribution/attribute.ts';
 import { analyzeEcg, analyzeUntilFirstMap } from '../../../functions/core/pipeline.ts';
 import { type Result, checkResult, decodeFloat32 } from '../../../functions/core/result.ts';
+import { maxAbsDiff } from '../../helpers/metrics.ts';
 import { testModel, testRuntime } from '../../helpers/models.ts';
 import { ecgDir } from '../../helpers/paths.ts';
 
@@ -71,14 +72,7 @@ describe('the first map of a progressive run', () => {
       const top = Object.entries(oneShot.prediction.logits).sort((a, b) => b[1] - a[1])[0]![0];
       expect(first.attribution.class).toBe(top);
       expect(oneShot.attribution.class).toBe(top);
-      const a = decodeFloat32(first.attribution.relevance);
-      const b = decodeFloat32(oneShot.attribution.relevance);
-      let maxAbs = 0;
-      let maxDiff = 0;
-      for (let i = 0; i < a.length; i++) {
-        maxAbs = Math.max(maxAbs, Math.abs(b[i]!));
-        maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
-      }
+      const { maxDiff, maxAbs } = maxAbsDiff(decodeFloat32(first.attribution.relevance), decodeFloat32(oneShot.attribution.relevance));
       expect(maxAbs).toBeGreaterThan(0);
       expect(maxDiff).toBeLessThanOrEqual(1e-6 * maxAbs);
       expect(first.attribution.completeness.expected).toBe(oneShot.attribution.completeness.expected);

@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { assembleCohort, chooseCohortClass, type CohortMember, type RecordSummaryCache } from '../../../functions/core/analysis/cohort-members.ts';
 import { rankSumTest } from '../../../functions/core/analysis/ranksum.ts';
 import { checkCohort } from '../../../functions/core/cohort-schema.ts';
-import { isLeadlightError } from '../../../functions/core/errors.ts';
 import { LEAD_ORDER } from '../../../functions/core/record.ts';
+import { codeAndMessageOf } from '../../helpers/outcomes.ts';
 
 const MODEL = { id: 'cinc2020-ai-strollers', classes: ['AF', 'Normal'], thresholds: [0.3786562, 0.8391135] };
 
@@ -40,15 +40,6 @@ function member(path: string, label: string, random: () => number, beat = true):
   };
   summary.probabilities.AF = summary.probability;
   return { path, label, summary };
-}
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return isLeadlightError(e) ? `${e.code}: ${e.message}` : `not a LeadlightError: ${String(e)}`;
-  }
-  return 'no error';
 }
 
 describe('assembleCohort', () => {
@@ -94,7 +85,7 @@ describe('assembleCohort', () => {
   it('chooses the class of a cohort from its labels as the CLI does, and asks for it when only NORM is known', () => {
     expect(chooseCohortClass(['AF'], MODEL.classes)).toBe('AF');
     expect(chooseCohortClass(['NORM', 'AFIB'], MODEL.classes)).toBe('AF');
-    expect(codeOf(() => chooseCohortClass(['NORM'], MODEL.classes))).toMatch(/^option_invalid: .*only normal labels/);
+    expect(codeAndMessageOf(() => chooseCohortClass(['NORM'], MODEL.classes))).toMatch(/^option_invalid: .*only normal labels/);
   });
 });
 
@@ -116,7 +107,7 @@ describe('checkCohort on hostile or broken files', () => {
   ];
   for (const [what, value] of broken) {
     it(`refuses a cohort.json with ${what} as request_invalid, saying what to do`, () => {
-      const result = codeOf(() => checkCohort(value, 'cohorts/x/cohort.json'));
+      const result = codeAndMessageOf(() => checkCohort(value, 'cohorts/x/cohort.json'));
       expect(result).toMatch(/^request_invalid: cohorts\/x\/cohort\.json does not match cohort\.json schema 1 \(.+\); recreate it with leadlight cohort\.$/s);
       expect(result.length).toBeLessThan(1200);
     });

@@ -8,20 +8,11 @@ import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cacheKey, chooseCohortClass, coreCodeHash, parseCsv, readLabels } from '../../../functions/cli/cohort.ts';
 import { escapeHtml, renderCohortReport, spearman } from '../../../functions/cli/cohort-report.ts';
-import { isLeadlightError } from '../../../functions/core/errors.ts';
 import { ecgDir, repoRoot } from '../../helpers/paths.ts';
+import { codeAndMessageOf } from '../../helpers/outcomes.ts';
 
 const CINC_CLASSES = ['AF', 'I-AVB', 'LBBB', 'Normal', 'PAC', 'PVC', 'RBBB', 'STD', 'STE'];
 const RIBEIRO_CLASSES = ['1dAVb', 'RBBB', 'LBBB', 'SB', 'AF', 'ST'];
-
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    return isLeadlightError(e) ? `${e.code}: ${e.message}` : `not a LeadlightError: ${String(e)}`;
-  }
-  return 'no error';
-}
 
 describe('parseCsv', () => {
   it('reads plain rows with LF and CRLF line ends alike', () => {
@@ -45,8 +36,8 @@ describe('parseCsv', () => {
   });
 
   it('refuses an unterminated quote and text after a closing quote', () => {
-    expect(codeOf(() => parseCsv('path,label\n"a.hea,AF\n'))).toMatch(/^request_invalid: .*line 2/u);
-    expect(codeOf(() => parseCsv('path,label\n"a"b.hea,AF\n'))).toMatch(/^request_invalid: .*after a closing quote on line 2/u);
+    expect(codeAndMessageOf(() => parseCsv('path,label\n"a.hea,AF\n'))).toMatch(/^request_invalid: .*line 2/u);
+    expect(codeAndMessageOf(() => parseCsv('path,label\n"a"b.hea,AF\n'))).toMatch(/^request_invalid: .*after a closing quote on line 2/u);
   });
 });
 
@@ -67,16 +58,16 @@ describe('readLabels', () => {
   });
 
   it('names the missing columns and the header it found', () => {
-    expect(codeOf(() => readLabels(write('nopath.csv', 'file,label\na,AF\n')))).toBe('option_invalid: The labels CSV has no column path (its header is: file, label); add a header with the columns path and label.');
-    expect(codeOf(() => readLabels(write('none.csv', 'x,y\na,AF\n')))).toMatch(/^option_invalid: The labels CSV has no column path and no column label/u);
+    expect(codeAndMessageOf(() => readLabels(write('nopath.csv', 'file,label\na,AF\n')))).toBe('option_invalid: The labels CSV has no column path (its header is: file, label); add a header with the columns path and label.');
+    expect(codeAndMessageOf(() => readLabels(write('none.csv', 'x,y\na,AF\n')))).toMatch(/^option_invalid: The labels CSV has no column path and no column label/u);
   });
 
   it('refuses empty files, header-only files, rows without a label and text that is not UTF-8', () => {
-    expect(codeOf(() => readLabels(write('empty.csv', '')))).toMatch(/^option_invalid: The labels CSV is empty/u);
-    expect(codeOf(() => readLabels(write('header.csv', 'path,label\r\n')))).toMatch(/^option_invalid: .*no ECGs/u);
-    expect(codeOf(() => readLabels(write('nolabel.csv', 'path,label\na.hea,AF\nb.hea,\n')))).toBe('request_invalid: Line 3 of the labels CSV has no label; fill it in or delete the line.');
-    expect(codeOf(() => readLabels(write('latin1.csv', new Uint8Array([0x70, 0x61, 0x74, 0x68, 0x2c, 0x6c, 0x61, 0x62, 0x65, 0x6c, 0x0a, 0xe9, 0x2c, 0x41, 0x46]))))).toMatch(/^encoding_unsupported: /u);
-    expect(codeOf(() => readLabels(join(dir, 'absent.csv')))).toMatch(/^option_invalid: There is no labels file/u);
+    expect(codeAndMessageOf(() => readLabels(write('empty.csv', '')))).toMatch(/^option_invalid: The labels CSV is empty/u);
+    expect(codeAndMessageOf(() => readLabels(write('header.csv', 'path,label\r\n')))).toMatch(/^option_invalid: .*no ECGs/u);
+    expect(codeAndMessageOf(() => readLabels(write('nolabel.csv', 'path,label\na.hea,AF\nb.hea,\n')))).toBe('request_invalid: Line 3 of the labels CSV has no label; fill it in or delete the line.');
+    expect(codeAndMessageOf(() => readLabels(write('latin1.csv', new Uint8Array([0x70, 0x61, 0x74, 0x68, 0x2c, 0x6c, 0x61, 0x62, 0x65, 0x6c, 0x0a, 0xe9, 0x2c, 0x41, 0x46]))))).toMatch(/^encoding_unsupported: /u);
+    expect(codeAndMessageOf(() => readLabels(join(dir, 'absent.csv')))).toMatch(/^option_invalid: There is no labels file/u);
   });
 });
 
@@ -105,10 +96,10 @@ describe('chooseCohortClass', () => {
   });
 
   it('asks for --class when the labels are ambiguous or name no class', () => {
-    expect(codeOf(() => chooseCohortClass(['AF', 'LBBB', 'NORM'], CINC_CLASSES))).toMatch(/^option_invalid: Give --class: the labels AF, LBBB name more than one class/u);
-    expect(codeOf(() => chooseCohortClass(['NORM', 'Normal'], CINC_CLASSES))).toMatch(/^option_invalid: Give --class: the cohort has only normal labels/u);
-    expect(codeOf(() => chooseCohortClass(['MI', 'NORM'], CINC_CLASSES))).toMatch(/^option_invalid: Give --class: no label \(MI\) names a class/u);
-    expect(codeOf(() => chooseCohortClass(['AF', 'MI', 'NORM'], CINC_CLASSES))).toMatch(/^option_invalid: Give --class/u);
+    expect(codeAndMessageOf(() => chooseCohortClass(['AF', 'LBBB', 'NORM'], CINC_CLASSES))).toMatch(/^option_invalid: Give --class: the labels AF, LBBB name more than one class/u);
+    expect(codeAndMessageOf(() => chooseCohortClass(['NORM', 'Normal'], CINC_CLASSES))).toMatch(/^option_invalid: Give --class: the cohort has only normal labels/u);
+    expect(codeAndMessageOf(() => chooseCohortClass(['MI', 'NORM'], CINC_CLASSES))).toMatch(/^option_invalid: Give --class: no label \(MI\) names a class/u);
+    expect(codeAndMessageOf(() => chooseCohortClass(['AF', 'MI', 'NORM'], CINC_CLASSES))).toMatch(/^option_invalid: Give --class/u);
   });
 });
 
