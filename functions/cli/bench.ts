@@ -49,12 +49,19 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Median times of runs taken in turns (a, b, a, b, …) after one warm-up each. */
-async function timeAlternating(runs: (() => Promise<unknown>)[], repeats: number): Promise<number[]> {
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Median times of runs taken in turns (a, b, a, b, …) after one warm-up each, so a slow spell of the machine hits
+ * all alike; `pauseMs` of idle time before each run lets the previous session's onnxruntime-node threads, which
+ * spin for a while after a run, go to sleep first.
+ */
+async function timeAlternating(runs: (() => Promise<unknown>)[], repeats: number, pauseMs = 0): Promise<number[]> {
   for (const run of runs) await run();
   const times = runs.map(() => [] as number[]);
   for (let i = 0; i < repeats; i++) {
     for (const [k, run] of runs.entries()) {
+      if (pauseMs > 0) await pause(pauseMs);
       const t = performance.now();
       await run();
       times[k]!.push(performance.now() - t);
@@ -103,26 +110,18 @@ async function benchOne(modelId: string, backend: 'wasm' | 'native', recordPath:
   const x = { data: input.data, dims: [1, input.samples, leads] };
   const seed = new Float32Array(classes);
   seed[0] = 1;
-  // Forward (the classifier graph) and one gradient, 9 runs each after a warm-up; the ratio is that of the medians.
-  // WASM runs alternate, so a slow spell of the machine hits both alike. Native sessions are timed one after the
-  // other, each alone in the process: an idle onnxruntime-node session's threads spin for a while after each run
-  // and would slow the other session's runs on a machine with few cores.
+  // Forward (the classifier graph) and one gradient: 9 runs each after a warm-up, taken in turns; the ratio is that of
+  // the medians. Native runs wait 50 ms before each run (see timeAlternating).
   const forwardRuntime = createNodeRuntime(backend, buildDir, threads);
   const classifier = await forwardRuntime.session(model, 'classifier');
   const forward = () => classifier.run({ x }, ['logits']);
-  let forwardMs = backend === 'native' ? await timeRuns(forward, 9) : Number.NaN;
-  if (backend === 'native') await forwardRuntime.release();
   const runtime = createNodeRuntime(backend, buildDir, threads);
   const t0 = performance.now();
   const gradient = await runtime.session(model, 'gradient');
   const sessionMs = performance.now() - t0;
   const gradientRun = () => gradient.run({ x, seed: { data: seed, dims: [1, classes] } }, ['logits', 'grad']);
-  let gradientMs: number;
-  if (backend === 'native') gradientMs = await timeRuns(gradientRun, 9);
-  else {
-    [forwardMs, gradientMs] = (await timeAlternating([forward, gradientRun], 9)) as [number, number];
-    await forwardRuntime.release();
-  }
+  const [forwardMs, gradientMs] = (await timeAlternating([forward, gradientRun], 9, backend === 'native' ? 50 : 0)) as [number, number];
+  await forwardRuntime.release();
   const igBatch = backend === 'native' ? NATIVE_BATCH : WASM_BATCH;
   const tIg = performance.now();
   const ig = await attribute(gradient, { method: 'ig', classIndex: 0, numClasses: classes, input: input.data, samples: input.samples, leads, steps: 64, rule: 'left', batchSize: igBatch });

@@ -134,7 +134,8 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
       enableMemPattern: false,
       // Folding the derived kernels (flipped, rearranged) at load multiplies the WASM memory (Ribeiro: 172 MB
       // instead of 40 MB at load); computing them per run costs ~20 % of a gradient and keeps the isolate small.
-      ...(leanMemory ? { extra: { optimization: { disable_specified_optimizers: 'ConstantFolding' } } } : {}),
+      // No pre-packing either: ConvTranspose (the lean graph's deep layers) would keep a transposed copy of its kernel.
+      ...(leanMemory ? { extra: { optimization: { disable_specified_optimizers: 'ConstantFolding' }, session: { disable_prepacking: '1' } } } : {}),
       ...(weights && weightsFile ? { externalData: [{ path: weightsFile, data: weights }] } : {}),
     });
     return new QueuedSession(session, ort, true);

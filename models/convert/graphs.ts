@@ -3,8 +3,9 @@
  * - `classifier`: x [N, samples, leads] → logits, probabilities = sigmoid(logits);
  * - `gradient`: x, seed [N, C] → logits, grad = ∂(Σ seed·logits)/∂x by reverse-mode differentiation of the IR
  *   written with standard ONNX opset-17 operators (convolution input gradients as stride-1 Conv with flipped or
- *   polyphase kernels, Gemm with transB for Dense, ReLU by a Where mask, max-pool routing through MaxPool's
- *   argmax indices and ScatterElements(reduction="add")).
+ *   polyphase kernels — in the lean variant's short layers ConvTranspose —, Gemm with transB for Dense, ReLU by a
+ *   HardSigmoid mask, max-pool routing through MaxPool's argmax indices and MaxUnpool, or ScatterElements
+ *   (reduction="add") for overlapping windows).
  * Internally a sequence is [N, C, 1, T]: the 1-D convolutions are emitted as 2-D ones of height 1, because
  * onnxruntime's CPU provider runs 2-D convolutions in its blocked NCHWc layout (about 1.4× faster than its 1-D
  * im2col path on this project's machines; the WASM build has no NCHWc and runs both alike). The input is
@@ -37,8 +38,40 @@ export function windowAttrs(kernel: number, stride: number, padLeft: number, pad
   return { kernel_shape: [1, kernel], strides: [1, stride], pads: [0, padLeft, 0, padRight] };
 }
 
-/** Channel counts up to which a backward convolution runs as a 1-D one (see emitConvInputGrad). */
+/** onnxruntime's NCHWc block on AVX-512 machines: channel counts below it stay in the plain layout. */
+const NCHWC_BLOCK = 16;
+/**
+ * onnxruntime's blocked 2-D convolution splits a height-1 image between threads by sets of four 16-channel blocks
+ * only, so a convolution with at most 64 output channels runs on one thread. Such backward convolutions over long
+ * sequences are cut into two rows of half the length (emitTwoRowConv).
+ */
 const FEW_CHANNELS = 64;
+const SPLIT_MIN_LENGTH = 1024;
+/**
+ * Output-gradient lengths up to which the lean variant uses ConvTranspose with the stored kernel. Measured on the
+ * Ribeiro layers in single-thread WASM: deriving a kernel costs ~12 ns per weight per run, ConvTranspose ~5–10 %
+ * more than Conv; at 256 samples and below the derivation is 15–170 % of the convolution, at 1024 ~6 %.
+ */
+const TRANSPOSED_MAX_LENGTH = 256;
+
+/**
+ * A stride-1 convolution of `x` [N, Cin, 1, T] with kernel `w` [cout, Cin, 1, k] and pads (padLeft, padRight) computed
+ * as two rows of T/2 outputs ([N, Cin, 2, T/2 + k − 1] from two overlapping slices of the padded input), then read
+ * back as one row: the same sums, on two threads where the height-1 form gets one.
+ */
+function emitTwoRowConv(g: GraphBuilder, x: string, w: string, cout: number, length: number, k: number, padLeft: number, padRight: number): string {
+  const half = length / 2;
+  if (k === 1 && padLeft === 0 && padRight === 0) {
+    const rows = g.op('Conv', [g.op('Reshape', [x, g.int64(`shape/rows_${length}`, [0, 0, 2, half])]), w], { kernel_shape: [1, 1], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 });
+    return g.op('Reshape', [rows, g.int64(`shape/seq_${cout}_${length}`, [-1, cout, 1, length])]);
+  }
+  const padded = g.op('Pad', [x, g.int64(`const/pads_t_${padLeft}_${padRight}`, [0, 0, 0, padLeft, 0, 0, 0, padRight])]);
+  const axis3 = g.int64('const/axis3', [3]);
+  const first = g.op('Slice', [padded, g.int64('const/0', [0]), g.int64(`const/${half + k - 1}`, [half + k - 1]), axis3]);
+  const second = g.op('Slice', [padded, g.int64(`const/${half}`, [half]), g.int64(`const/${length + k - 1}`, [length + k - 1]), axis3]);
+  const rows = g.op('Conv', [g.op('Concat', [first, second], { axis: 2 }), w], { kernel_shape: [1, k], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 });
+  return g.op('Reshape', [rows, g.int64(`shape/seq_${cout}_${length}`, [-1, cout, 1, length])]);
+}
 
 /** ONNX attributes of a convolution of the IR in the internal layout. */
 export function convAttrs(op: ConvGeometry): { kernel_shape: number[]; strides: number[]; pads: number[]; dilations: number[]; group: number } {
@@ -178,22 +211,29 @@ function reverseAxis(g: GraphBuilder, t: string, axis: number, starts: string): 
  * gradient `dy`. Stride 1: a Conv with the transposed, time-flipped kernel and pads (k-1-left, k-1-right);
  * strided: the polyphase Conv below. The rearranged kernels are derived in-graph from `w`: as constants that
  * onnxruntime folds once at load (fast; native and WASM in Node), or — `whenNeeded` — per run just before use
- * (lean; the Worker).
+ * (lean; the Worker), where the short layers use ConvTranspose on `w` itself instead.
  */
 export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, dy: string, inLen: number, outLen: number, whenNeeded = true): string {
   const k = op.kernel;
+  if (whenNeeded && outLen <= TRANSPOSED_MAX_LENGTH) {
+    // Short output gradient (the deep layers): rearranging the kernel per run would cost more than the convolution;
+    // ConvTranspose reads the kernel as it is. output_padding restores the input samples a strided window skips.
+    const skipped = (inLen + op.padLeft + op.padRight - k) % op.stride;
+    return g.op('ConvTranspose', [dy, w], { ...convAttrs(op), output_padding: [0, skipped] });
+  }
   const dep = whenNeeded ? dy : undefined;
   const derive = (key: string, build: () => string) => (whenNeeded ? build() : g.derive(`${w}/${key}`, build));
   if (op.stride === 1 && op.padLeft <= k - 1 && op.padRight <= k - 1) {
     const wf = derive('flipT', () => g.op('Transpose', [reverseAxis(g, w, 3, constWhenNeeded(g, 'const/-1', [-1], dep))], { perm: [1, 0, 2, 3] }));
     const attrs = convAttrs({ ...op, stride: 1, padLeft: k - 1 - op.padLeft, padRight: k - 1 - op.padRight });
-    if (op.cin <= FEW_CHANNELS) {
-      // Few output channels: onnxruntime's blocked (NCHWc) 2-D kernel splits a height-1 convolution between threads
-      // by blocks of output channels only, so one thread idles; its 1-D kernel splits along time.
+    if (op.cin < NCHWC_BLOCK) {
+      // Fewer output channels than one block: onnxruntime's blocked kernel does not take the convolution, and its
+      // generic 2-D one is slower than the 1-D one.
       const axis2 = g.int64('const/axis2', [2]);
       const y = g.op('Conv', [g.op('Squeeze', [dy, axis2]), g.op('Squeeze', [wf, axis2])], { kernel_shape: [k], strides: [1], pads: [attrs.pads[1], attrs.pads[3]], dilations: [1], group: 1 });
       return g.op('Unsqueeze', [y, axis2]);
     }
+    if (!whenNeeded && op.cin <= FEW_CHANNELS && inLen % 2 === 0 && inLen >= SPLIT_MIN_LENGTH) return emitTwoRowConv(g, dy, wf, op.cin, inLen, k, attrs.pads[1]!, attrs.pads[3]!);
     return g.op('Conv', [dy, wf], attrs);
   }
   return emitStridedConvInputGrad(g, op, derive('phases', () => phaseKernels(g, op, w, dep)), dy, inLen, outLen);
@@ -201,7 +241,7 @@ export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, 
 
 /**
  * Input gradient of a strided convolution as ONE stride-1 Conv (polyphase decomposition) instead of ConvTranspose,
- * which onnxruntime's CPU/WASM kernels run 2–4× slower. With j + padLeft = s·m + p (phase p < s):
+ * which onnxruntime's CPU kernels run up to 1.5× slower on long sequences (in WASM the two are close). With j + padLeft = s·m + p (phase p < s):
  *   dx[i, s·m + p - padLeft] = Σ_o Σ_q W[o, i, s·q + p] · dy[o, m - q],
  * a full correlation of dy with the phase kernels; the s phases are the output channels (p, i) of one Conv, then
  * interleaved by Reshape/Transpose and cropped to the input length. Phase kernel [(p, i), o, r] = W[o, i, s(Q-1-r)+p].
@@ -232,13 +272,21 @@ function emitStridedConvInputGrad(g: GraphBuilder, op: ConvGeometry, phases: str
   return g.op('Slice', [interleaved, g.int64(`const/${padLeft}`, [padLeft]), g.int64(`const/${padLeft + inLen}`, [padLeft + inLen]), g.int64('const/axis3', [3])]);
 }
 
-/** Routes `dy` (shaped like the max-pool output) to the argmax positions of the input, summing overlaps. */
+/**
+ * Routes `dy` (shaped like the max-pool output) to the argmax positions of the input (the first maximum of each
+ * window, as TensorFlow's MaxPoolGrad). Windows that do not overlap (kernel ≤ stride, the ResNet skip path) use
+ * MaxUnpool, one write per output; overlapping ones sum with ScatterElements(reduction = "add").
+ */
 export function emitMaxPoolRouting(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, op: Extract<IrOp, { op: 'maxpool' }>, dy: string): string {
   const s = ir.shapes.get(op.input)! as { channels: number; length: number };
   const xin = fwd.names.get(op.input)!;
+  const indices = fwd.indices.get(op.output)!;
+  if (op.kernel <= op.stride) {
+    return g.op('MaxUnpool', [dy, indices, g.op('Shape', [xin])], windowAttrs(op.kernel, op.stride, op.padLeft, op.padRight));
+  }
   const flat = g.int64('shape/flat', [-1]);
   const zeros = g.op('Reshape', [g.op('ConstantOfShape', [g.op('Shape', [xin])]), flat]);
-  const idx = g.op('Reshape', [fwd.indices.get(op.output)!, flat]);
+  const idx = g.op('Reshape', [indices, flat]);
   const upd = g.op('Reshape', [dy, flat]);
   const scattered = g.op('ScatterElements', [zeros, idx, upd], { axis: 0, reduction: 'add' });
   return g.op('Reshape', [scattered, g.int64(`shape/seq_${s.channels}_${s.length}`, [-1, s.channels, 1, s.length])]);
@@ -288,9 +336,10 @@ export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, s
         break;
       }
       case 'relu': {
-        // dy where the output is positive (TensorFlow's ReluGrad: 0 at 0); Where is faster than Sign·dy in ORT.
-        const zero = g.float('const/zero', 0);
-        push(op.input, g.op('Where', [g.op('Greater', [fname(op.output), zero]), dy, zero]));
+        // dy·[y > 0] (TensorFlow's ReluGrad: 0 at 0). The mask is HardSigmoid(y) = clamp(2¹²⁶·y, 0, 1) of the ReLU
+        // output y ≥ 0: exactly 0 at 0 and 1 from float32's smallest normal number up (onnxruntime runs this Mul
+        // in its blocked layout, where a Where/Greater pair costs a layout round trip and ~5× the time).
+        push(op.input, g.op('Mul', [dy, g.op('HardSigmoid', [fname(op.output)], { alpha: { float: 2 ** 126 }, beta: { float: 0 } })]));
         break;
       }
       case 'sigmoid': {
