@@ -313,11 +313,10 @@ export async function runCohort(args: string[]): Promise<number> {
   const cores = Math.max(1, availableParallelism());
   const jobsOption = parseIntegerOption(values.jobs, 'jobs');
   if (jobsOption !== undefined && (jobsOption < 1 || jobsOption > 64)) throw new LeadlightError('option_invalid', `--jobs must be from 1 to 64; got ${jobsOption}.`);
-  // Measured on a 2-core machine (README, "Cohorts"), Ribeiro-size model: one record at a time on both cores ran
-  // 13.8 records/min, two at a time on one core each 9.1 (onnxruntime's blocked 2-D convolutions scale across
-  // threads; two sessions compete for memory bandwidth). So the default is one job per two cores (at most 8).
-  // WASM runs on the main thread: 1 job.
-  const jobs = runtime === 'wasm' ? 1 : (jobsOption ?? Math.min(Math.max(1, Math.floor(cores / 2)), 8));
+  // onnxruntime-node runs a session on the JavaScript thread (the run blocks it), so jobs in this process take turns
+  // rather than run side by side: the default is one job with every core as an intra-op thread. More jobs only
+  // overlap one record's reading and analyses with another's runs. WASM runs on the main thread too: 1 job.
+  const jobs = runtime === 'wasm' ? 1 : (jobsOption ?? 1);
   const threadsPerJob = runtime === 'wasm' ? 1 : Math.max(1, Math.floor(cores / jobs));
 
   const rows = readLabels(values.labels);
