@@ -1,7 +1,8 @@
 /**
  * `leadlight bench`: speed and memory of the engine per model and runtime, on one input — forward pass, one
  * gradient, their ratio, 64-step integrated gradients, time to the first map (the first partial result of a
- * progressive explanation, through the whole pipeline), peak memory and completeness. Each model × runtime runs in its own process so peak memory is its own.
+ * progressive explanation, through the whole pipeline), peak memory and completeness. Each model × runtime runs in
+ * its own process so peak memory is its own.
  * Runtimes: `wasm` (onnxruntime-web in Node, 1 thread), `native` (onnxruntime-node, all cores), `workerd`
  * (onnxruntime-web inside the Worker runtime, via functions/cli/bench-workerd.ts).
  * `--ig-accuracy` instead measures how far N-step IG (left and midpoint rules) lies from a 512-step reference.

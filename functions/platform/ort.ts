@@ -28,7 +28,7 @@ export interface OrtRuntimeOptions {
   /**
    * wasm: keep the WASM memory small (the Worker's 128 MB isolate, the browser) — derived kernels are computed per
    * run just before use (`gradient-lowmem`, no constant folding) instead of once at load. Default true; Node's
-   * WASM runtime turns it off for speed (≈ 20 % faster gradients, ~170 MB instead of ~60 MB).
+   * WASM runtime turns it off (folded kernels, ~144 MB instead of ~60 MB; since session 3 the two ran about as fast).
    */
   leanMemory?: boolean;
 }
@@ -133,7 +133,8 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
       enableCpuMemArena: false,
       enableMemPattern: false,
       // Folding the derived kernels (flipped, rearranged) at load multiplies the WASM memory (Ribeiro: 172 MB
-      // instead of 40 MB at load); computing them per run costs ~20 % of a gradient and keeps the isolate small.
+      // instead of 40 MB at load); deriving the long layers' kernels per run (the short ones use ConvTranspose on
+      // the stored kernel) cost about as much as the folded graph in one interleaved measurement (521 vs 522 ms).
       // No pre-packing either: ConvTranspose (the lean graph's deep layers) would keep a transposed copy of its kernel.
       ...(leanMemory ? { extra: { optimization: { disable_specified_optimizers: 'ConstantFolding' }, session: { disable_prepacking: '1' } } } : {}),
       ...(weights && weightsFile ? { externalData: [{ path: weightsFile, data: weights }] } : {}),

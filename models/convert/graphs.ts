@@ -61,20 +61,21 @@ const TRANSPOSED_MAX_LENGTH = 256;
  */
 function emitTwoRowConv(g: GraphBuilder, x: string, w: string, cout: number, length: number, k: number, padLeft: number, padRight: number): string {
   const half = length / 2;
-  if (k === 1 && padLeft === 0 && padRight === 0) {
-    const rows = g.op('Conv', [g.op('Reshape', [x, g.int64(`shape/rows_${length}`, [0, 0, 2, half])]), w], { kernel_shape: [1, 1], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 });
-    return g.op('Reshape', [rows, g.int64(`shape/seq_${cout}_${length}`, [-1, cout, 1, length])]);
+  let rows: string;
+  if (k === 1 && padLeft === 0 && padRight === 0) rows = g.op('Reshape', [x, g.int64(`shape/rows_${length}`, [0, 0, 2, half])]);
+  else {
+    const padded = g.op('Pad', [x, g.int64(`const/pads_t_${padLeft}_${padRight}`, [0, 0, 0, padLeft, 0, 0, 0, padRight])]);
+    const axis3 = g.int64('const/axis3', [3]);
+    const first = g.op('Slice', [padded, g.int64('const/0', [0]), g.int64(`const/${half + k - 1}`, [half + k - 1]), axis3]);
+    const second = g.op('Slice', [padded, g.int64(`const/${half}`, [half]), g.int64(`const/${length + k - 1}`, [length + k - 1]), axis3]);
+    rows = g.op('Concat', [first, second], { axis: 2 });
   }
-  const padded = g.op('Pad', [x, g.int64(`const/pads_t_${padLeft}_${padRight}`, [0, 0, 0, padLeft, 0, 0, 0, padRight])]);
-  const axis3 = g.int64('const/axis3', [3]);
-  const first = g.op('Slice', [padded, g.int64('const/0', [0]), g.int64(`const/${half + k - 1}`, [half + k - 1]), axis3]);
-  const second = g.op('Slice', [padded, g.int64(`const/${half}`, [half]), g.int64(`const/${length + k - 1}`, [length + k - 1]), axis3]);
-  const rows = g.op('Conv', [g.op('Concat', [first, second], { axis: 2 }), w], { kernel_shape: [1, k], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1], group: 1 });
-  return g.op('Reshape', [rows, g.int64(`shape/seq_${cout}_${length}`, [-1, cout, 1, length])]);
+  const y = g.op('Conv', [rows, w], convAttrs({ kernel: k, stride: 1, padLeft: 0, padRight: 0 }));
+  return g.op('Reshape', [y, g.int64(`shape/seq_${cout}_${length}`, [-1, cout, 1, length])]);
 }
 
 /** ONNX attributes of a convolution of the IR in the internal layout. */
-export function convAttrs(op: ConvGeometry): { kernel_shape: number[]; strides: number[]; pads: number[]; dilations: number[]; group: number } {
+export function convAttrs(op: Pick<ConvGeometry, 'kernel' | 'stride' | 'padLeft' | 'padRight'>): { kernel_shape: number[]; strides: number[]; pads: number[]; dilations: number[]; group: number } {
   return { ...windowAttrs(op.kernel, op.stride, op.padLeft, op.padRight), dilations: [1, 1], group: 1 };
 }
 
@@ -241,7 +242,8 @@ export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, 
 
 /**
  * Input gradient of a strided convolution as ONE stride-1 Conv (polyphase decomposition) instead of ConvTranspose,
- * which onnxruntime's CPU kernels run up to 1.5× slower on long sequences (in WASM the two are close). With j + padLeft = s·m + p (phase p < s):
+ * which onnxruntime's CPU kernels run up to 1.5× slower on long sequences (in WASM the two are close).
+ * With j + padLeft = s·m + p (phase p < s):
  *   dx[i, s·m + p - padLeft] = Σ_o Σ_q W[o, i, s·q + p] · dy[o, m - q],
  * a full correlation of dy with the phase kernels; the s phases are the output channels (p, i) of one Conv, then
  * interleaved by Reshape/Transpose and cropped to the input length. Phase kernel [(p, i), o, r] = W[o, i, s(Q-1-r)+p].
@@ -260,11 +262,11 @@ function phaseKernels(g: GraphBuilder, op: ConvGeometry, w: string, dep: string 
 }
 
 function emitStridedConvInputGrad(g: GraphBuilder, op: ConvGeometry, phases: string, dy: string, inLen: number, outLen: number): string {
-  const { stride: s, kernel: k, cin, cout, padLeft } = op;
+  const { stride: s, kernel: k, cin, padLeft } = op;
   const q = Math.ceil(k / s);
   const m = Math.ceil((inLen + padLeft) / s);
   const padRight = Math.max(m - outLen, 0);
-  let z = g.op('Conv', [dy, phases], convAttrs({ cin: cout, cout: s * cin, kernel: q, stride: 1, padLeft: q - 1, padRight }));
+  let z = g.op('Conv', [dy, phases], convAttrs({ kernel: q, stride: 1, padLeft: q - 1, padRight }));
   if (outLen + padRight > m) z = g.op('Slice', [z, g.int64(`const/0`, [0]), g.int64(`const/${m}`, [m]), g.int64('const/axis3', [3])]);
   const phased = g.op('Reshape', [z, g.int64(`shape/phases_${s}_${cin}_${m}`, [-1, s, cin, m])]);
   const interleaved = g.op('Reshape', [g.op('Transpose', [phased], { perm: [0, 2, 3, 1] }), g.int64(`shape/seq_${cin}_${m * s}`, [-1, cin, 1, m * s])]);
