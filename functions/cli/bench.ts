@@ -6,12 +6,15 @@
  * Runtimes: `wasm` (onnxruntime-web in Node, 1 thread), `native` (onnxruntime-node, all cores), `workerd`
  * (onnxruntime-web inside the Worker runtime, via functions/cli/bench-workerd.ts).
  * `--ig-accuracy` instead measures how far N-step IG (left and midpoint rules) lies from a 512-step reference.
+ * `--whole-process` times whole `npx leadlight analyze --steps 64` processes (WASM, native) against PyTorch's CPU
+ * integrated gradients of the same Keras file on the same input (models/reference/pytorch_ig.py, 1 thread and all
+ * cores), taken in turns.
  * Benchmarks print numbers; they are not tests.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { availableParallelism, cpus } from 'node:os';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { attribute, type IgRule } from '../core/attribution/attribute.ts';
 import { LeadlightError } from '../core/errors.ts';
@@ -194,6 +197,73 @@ async function benchIgAccuracy(modelId: string, records: string[], weights: { id
   }
 }
 
+/** A Python with torch and h5py: LEADLIGHT_PYTHON, else Debian's /usr/bin/python3, else python3 on the PATH. */
+function findTorchPython(): string | undefined {
+  const candidates = [process.env.LEADLIGHT_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => Boolean(p));
+  return candidates.find((python) => spawnSync(python, ['-c', 'import torch, h5py'], { stdio: 'ignore' }).status === 0);
+}
+
+/**
+ * Whole-process 64-step IG (left Riemann sum, as the paper): `npx leadlight analyze` in WASM (1 thread) and native
+ * (all cores) against PyTorch with 1 thread and all cores, `repeats` rounds taken in turns; prints medians.
+ */
+async function benchWholeProcess(modelId: string, recordPath: string, weights: { id?: string; file?: string }, repeats: number, batch: number, json: boolean): Promise<void> {
+  const { models } = await modelsWithUserWeights(loadInstalledModels(), weights.id === modelId ? modelId : undefined, weights.id === modelId ? weights.file : undefined);
+  const model = models.find((m) => m.id === modelId && m.status === 'available');
+  if (!model) throw new LeadlightError('model_unavailable', `Model ${modelId} is not installed.`);
+  const h5 = weights.id === modelId && weights.file ? resolve(weights.file) : resolve(repoRoot, '../shared/models', modelId, model.source.sharedFileName);
+  if (!existsSync(h5)) throw new LeadlightError('option_invalid', `PyTorch needs the Keras file of ${modelId}; give it with --weights ${modelId}=FILE.`);
+  const python = findTorchPython();
+  if (!python) throw new LeadlightError('option_invalid', 'No Python with torch and h5py was found; install them (Debian: apt-get install python3-torch python3-h5py) or set LEADLIGHT_PYTHON.');
+  const work = mkdtempSync(join(tmpdir(), 'leadlight-bench-'));
+  try {
+    const input = prepareModelInput(await readEcg(gatherRecordFiles([recordPath])), model);
+    const inputFile = join(work, 'input.f32');
+    writeFileSync(inputFile, new Uint8Array(input.data.buffer, input.data.byteOffset, input.data.byteLength));
+    const className = model.classes[0]!;
+    const cores = availableParallelism();
+    const torchVersion = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim();
+    const leadlight = (runtime: string) => ['npx', ['leadlight', 'analyze', recordPath, '--model', modelId, ...(weights.id === modelId && weights.file ? ['--weights', resolve(weights.file)] : []), '--steps', '64', '--class', className, '--runtime', runtime, '--out', join(work, `${runtime}.json`)]] as const;
+    const pytorch = (threads: number) => [python, [fileURLToPath(new URL('../../models/reference/pytorch_ig.py', import.meta.url)), '--weights', h5, '--input', inputFile, '--leads', String(model.input.leads.length), '--class', '0', '--steps', '64', '--batch', String(batch), '--threads', String(threads)]] as const;
+    const cases = [
+      { name: `PyTorch ${torchVersion}, 1 thread, batch ${batch}`, command: pytorch(1) },
+      { name: 'leadlight analyze, WASM, 1 thread', command: leadlight('wasm') },
+      { name: `PyTorch, ${cores} threads, batch ${batch}`, command: pytorch(cores) },
+      { name: `leadlight analyze, native, ${cores} threads`, command: leadlight('native') },
+    ].map((c) => ({ ...c, seconds: [] as number[] }));
+    for (let round = 0; round < repeats; round++) {
+      for (const c of cases) {
+        const t = performance.now();
+        const child = spawnSync(c.command[0], c.command[1], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+        const seconds = (performance.now() - t) / 1000;
+        if (child.status !== 0) throw new LeadlightError('internal', `${c.name} failed: ${(child.stderr || '').trim().split('\n').pop()}`);
+        c.seconds.push(seconds);
+        if (!json) process.stderr.write(`round ${round + 1}: ${c.name}: ${seconds.toFixed(2)} s\n`);
+      }
+    }
+    const med = cases.map((c) => median(c.seconds));
+    const [torch1, wasm, torchAll, native] = med as [number, number, number, number];
+    const summary = {
+      model: modelId,
+      record: recordPath,
+      machine: `${cpus()[0]?.model ?? 'unknown CPU'}, ${cores} cores`,
+      cases: cases.map((c, i) => ({ name: c.name, medianSeconds: med[i], seconds: c.seconds })),
+      wasmToPytorch1: wasm / torch1,
+      pytorchAllToNative: torchAll / native,
+    };
+    if (json) {
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      return;
+    }
+    process.stdout.write(`Whole-process 64-step IG, ${modelId}, ${summary.machine}; medians of ${repeats} rounds in turns\n`);
+    for (const c of summary.cases) process.stdout.write(`  ${c.name.padEnd(48)} ${c.medianSeconds!.toFixed(2).padStart(6)} s  (${c.seconds.map((v) => v.toFixed(2)).join(', ')})\n`);
+    process.stdout.write(`  WASM / PyTorch 1 thread: ${summary.wasmToPytorch1.toFixed(2)}× (issue #6: ≤ 2.5)\n`);
+    process.stdout.write(`  PyTorch ${cores} threads / native: ${summary.pytorchAllToNative.toFixed(2)}× faster (issue #6: ≥ 2)\n`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 function formatRow(r: BenchRow): string {
   const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
   return [
@@ -219,6 +289,9 @@ export async function runBench(args: string[]): Promise<number> {
     record: { type: 'string' },
     threads: { type: 'string' },
     'ig-accuracy': { type: 'boolean' },
+    'whole-process': { type: 'boolean' },
+    repeats: { type: 'string' },
+    batch: { type: 'string' },
     one: { type: 'boolean' },
   });
   const weights = weightsSpec(values.weights, values.model);
@@ -230,6 +303,11 @@ export async function runBench(args: string[]): Promise<number> {
     const model = values.model ?? 'cinc2020-ai-strollers';
     const recs = positionals.length ? positionals : [record];
     await benchIgAccuracy(model, recs, weights, (values.runtime ?? 'native') as 'wasm' | 'native', Boolean(values.json));
+    return 0;
+  }
+  if (values['whole-process']) {
+    const model = values.model ?? weights.id ?? 'ribeiro2020';
+    await benchWholeProcess(model, record, weights, parseIntegerOption(values.repeats, 'repeats') ?? 3, parseIntegerOption(values.batch, 'batch') ?? 16, Boolean(values.json));
     return 0;
   }
   if (values.one) {

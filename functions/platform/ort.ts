@@ -98,15 +98,25 @@ async function initialiseBackend(ort: Ort): Promise<void> {
   await session.release();
 }
 
+/** The graph file a session of `graph` loads in this runtime: the lean or spectral variant where there is one. */
+export function graphVariant(model: InstalledModel, graph: GraphKind, backend: 'wasm' | 'native', leanMemory: boolean): GraphKind {
+  if (backend !== 'wasm') return graph;
+  const variant: GraphKind | undefined = leanMemory
+    ? (graph === 'gradient' ? 'gradient-lowmem' : undefined)
+    : graph === 'gradient' ? 'gradient-wasm' : undefined;
+  return variant && model.graphs[variant] ? variant : graph;
+}
+
 /** Creates the runtime the core uses. */
 export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
   const sessions = new Map<string, Promise<QueuedSession>>();
 
   async function createSession(model: InstalledModel, graph: GraphKind): Promise<QueuedSession> {
     // Lean WASM computes derived kernels per run (no constant folding, see below): the lean gradient variant.
+    // Folding WASM takes the spectral gradient variant (`gradient-wasm`), where the model has it.
     const leanMemory = options.backend === 'wasm' && options.leanMemory !== false;
-    const lean = leanMemory && graph === 'gradient' && model.graphs['gradient-lowmem'];
-    const file = lean ? model.graphs['gradient-lowmem'] : model.graphs[graph];
+    const variant = graphVariant(model, graph, options.backend, leanMemory);
+    const file = model.graphs[variant];
     if (model.status !== 'available' || !file) {
       throw new LeadlightError('model_unavailable', model.reason ?? `Model ${model.id} has no ${graph} graph installed; run npm install.`);
     }
@@ -122,7 +132,7 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
       return new QueuedSession(session as unknown as OrtSession, ortNode as unknown as Ort, false);
     }
     const ort = await loadOrtWeb(options.wasmBinary);
-    const weightsFile = model.weightsFiles?.[lean ? 'gradient-lowmem' : graph] ?? model.weightsFile;
+    const weightsFile = model.weightsFiles?.[variant] ?? model.weightsFile;
     const [graphBytes, weights] = await Promise.all([
       options.loadFile(`${model.id}/${file}`),
       weightsFile ? options.loadFile(`${model.id}/${weightsFile}`) : Promise.resolve(undefined),

@@ -19,6 +19,12 @@ export const WEIGHTS_FILE = 'weights.bin';
 /** The LRP graphs need the unfolded kernels and BatchNormalization statistics: they get their own weights file, so a
  * session of the classifier or gradient graph mounts only the weights it uses. */
 export const LRP_WEIGHTS_FILE = 'weights-lrp.bin';
+/**
+ * The WASM gradient graph (`gradient-wasm`) stores the spectra of its long stride-1 backward kernels besides the
+ * kernels (graphs.ts, emitSpectralConv): its own weights file, read only by onnxruntime-web in Node.
+ */
+export const WASM_WEIGHTS_FILE = 'weights-wasm.bin';
+const WASM_GRAPH_KINDS: GraphKind[] = ['gradient-wasm'];
 /** Every graph kind the converter builds (the graph contract's kinds). */
 export const ALL_GRAPH_KINDS: GraphKind[] = INSTALLED_GRAPH_KINDS;
 
@@ -65,27 +71,31 @@ export function buildGraphs(
   kinds: GraphKind[],
   modelId = 'model',
   irUnfolded?: IrGraph,
-): { files: Map<GraphKind, Uint8Array>; weights: Uint8Array; lrpWeights?: Uint8Array; weightsFiles: Partial<Record<GraphKind, string>> } {
+): { files: Map<GraphKind, Uint8Array>; weights: Uint8Array; lrpWeights?: Uint8Array; wasmWeights?: Uint8Array; weightsFiles: Partial<Record<GraphKind, string>> } {
   const store = new WeightStore();
   const lrpStore = new WeightStore();
+  const wasmStore = new WeightStore();
   const builders = new Map<GraphKind, GraphBuilder>();
   const weightsFiles: Partial<Record<GraphKind, string>> = {};
   for (const kind of kinds) {
     const isLrp = LRP_GRAPH_KINDS.includes(kind);
-    weightsFiles[kind] = isLrp ? LRP_WEIGHTS_FILE : WEIGHTS_FILE;
-    const g = new GraphBuilder(`${modelId}-${kind}`, isLrp ? lrpStore : store);
+    const isWasm = WASM_GRAPH_KINDS.includes(kind);
+    weightsFiles[kind] = isLrp ? LRP_WEIGHTS_FILE : isWasm ? WASM_WEIGHTS_FILE : WEIGHTS_FILE;
+    const g = new GraphBuilder(`${modelId}-${kind}`, isLrp ? lrpStore : isWasm ? wasmStore : store);
     if (kind === 'classifier') emitClassifier(g, ir);
     else if (kind === 'gradient') emitGradient(g, ir);
-    else if (kind === 'gradient-lowmem') emitGradient(g, ir, true);
+    else if (kind === 'gradient-wasm') emitGradient(g, ir, 'spectral');
+    else if (kind === 'gradient-lowmem') emitGradient(g, ir, 'lean');
     else if (LRP_GRAPH_KINDS.includes(kind) && irUnfolded) emitLrp(g, irUnfolded, kind);
     else throw new LeadlightError('option_invalid', `The converter cannot build "${kind}" graphs; use ${ALL_GRAPH_KINDS.join(', ')}.`);
     builders.set(kind, g);
   }
   const weights = store.layout();
   const lrpWeights = lrpStore.tensors.size > 0 ? lrpStore.layout() : undefined;
+  const wasmWeights = wasmStore.tensors.size > 0 ? wasmStore.layout() : undefined;
   const files = new Map<GraphKind, Uint8Array>();
   for (const [kind, g] of builders) files.set(kind, g.toBytes(weightsFiles[kind]!, { 'leadlight.model': modelId, 'leadlight.graph': kind }));
-  return { files, weights, ...(lrpWeights ? { lrpWeights } : {}), weightsFiles };
+  return { files, weights, ...(lrpWeights ? { lrpWeights } : {}), ...(wasmWeights ? { wasmWeights } : {}), weightsFiles };
 }
 
 /**
@@ -99,7 +109,7 @@ export async function convertKerasModel(options: ConvertOptions): Promise<Conver
   const ir = buildIr(model, length);
   checkAgainstManifest(ir, options.manifest);
   const irUnfolded = kinds.some((k) => LRP_GRAPH_KINDS.includes(k)) ? buildIr(model, { ...length, foldBatchNorm: false }) : undefined;
-  const { files, weights, lrpWeights, weightsFiles } = buildGraphs(ir, kinds, options.manifest?.id, irUnfolded);
+  const { files, weights, lrpWeights, wasmWeights, weightsFiles } = buildGraphs(ir, kinds, options.manifest?.id, irUnfolded);
   mkdirSync(options.outDir, { recursive: true });
   const writeAtomic = (name: string, bytes: Uint8Array) => {
     const tmp = join(options.outDir, `.${name}.tmp`);
@@ -108,6 +118,7 @@ export async function convertKerasModel(options: ConvertOptions): Promise<Conver
   };
   writeAtomic(WEIGHTS_FILE, weights);
   if (lrpWeights) writeAtomic(LRP_WEIGHTS_FILE, lrpWeights);
+  if (wasmWeights) writeAtomic(WASM_WEIGHTS_FILE, wasmWeights);
   const graphs: Partial<Record<GraphKind, string>> = {};
   const graphBytes: Partial<Record<GraphKind, number>> = {};
   for (const [kind, bytes] of files) {

@@ -9,7 +9,7 @@ import { LeadlightError } from '../../functions/core/errors.ts';
 import type { GraphKind, ModelManifest } from '../../functions/core/model/manifest.ts';
 
 /** The graphs the install step builds for every model (all kinds of the graph contract). */
-export const INSTALLED_GRAPH_KINDS: GraphKind[] = ['classifier', 'gradient', 'gradient-lowmem', 'lrp-epsilon', 'lrp-alpha1-beta0'];
+export const INSTALLED_GRAPH_KINDS: GraphKind[] = ['classifier', 'gradient', 'gradient-wasm', 'gradient-lowmem', 'lrp-epsilon', 'lrp-alpha1-beta0'];
 
 export const defaultRepoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const defaultManifestsDir = join(defaultRepoRoot, 'models/manifests');

@@ -12,6 +12,9 @@ const root = resolve(here, '../..');
 const buildDir = resolve(process.argv[2] ?? join(root, 'models/build'));
 const distDir = resolve(process.argv[3] ?? join(root, 'site/dist'));
 const PART_BYTES = 20 * 1024 * 1024;
+// Graphs only onnxruntime-web in Node reads (folded at load, functions/platform/ort.ts graphVariant): the Worker and
+// the browser run lean, so these graphs and the weights file only they use are not deployed.
+const NODE_ONLY_GRAPHS = ['gradient-wasm'];
 const LIMIT_BYTES = 25 * 1024 * 1024;
 
 const out = join(distDir, 'model-files');
@@ -24,9 +27,22 @@ for (const id of existsSync(buildDir) ? readdirSync(buildDir).sort() : []) {
   const manifestPath = join(buildDir, id, 'manifest.json');
   if (!existsSync(manifestPath)) continue;
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  const skipped = new Set();
+  for (const kind of NODE_ONLY_GRAPHS) {
+    if (manifest.graphs?.[kind]) skipped.add(manifest.graphs[kind]);
+    if (manifest.weightsFiles?.[kind]) skipped.add(manifest.weightsFiles[kind]);
+    delete manifest.graphs?.[kind];
+    delete manifest.weightsFiles?.[kind];
+  }
+  for (const file of [manifest.weightsFile, ...Object.values(manifest.weightsFiles ?? {}), ...Object.values(manifest.graphs ?? {})]) skipped.delete(file);
   models.push(manifest);
   mkdirSync(join(out, id), { recursive: true });
   for (const file of readdirSync(join(buildDir, id))) {
+    if (skipped.has(file)) continue;
+    if (file === 'manifest.json') {
+      writeFileSync(join(out, id, file), `${JSON.stringify(manifest, null, 2)}\n`);
+      continue;
+    }
     const from = join(buildDir, id, file);
     if (!statSync(from).isFile()) continue;
     const size = statSync(from).size;

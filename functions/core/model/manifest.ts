@@ -10,7 +10,10 @@
  *                 one-hot seed of that row's largest logit (classify and explain the top class in one
  *                 run); an all-zero seed skips the backward pass (classify only, at the cost of a forward pass).
  * - `gradient-lowmem`: the same contract as `gradient`, built to derive each backward kernel just before use; the
- *                 WASM runtime uses it instead of `gradient` (no constant folding there, and a 128 MB isolate).
+ *                 lean WASM runtime (Worker, browser) uses it instead of `gradient` (no constant folding there, and a
+ *                 128 MB isolate).
+ * - `gradient-wasm`: the `gradient` contract with the long stride-1 convolutions' input gradients in spectral form
+ *                 (faster in onnxruntime-web, slower natively); WASM in Node uses it instead of `gradient`.
  * - `lrp-epsilon`, `lrp-alpha1-beta0`: inputs `x`, `seed` [N, C] (relevance put on the output: seed·logit) →
  *                 outputs `logits` [N, C] and `relevance` [N, samples, 12].
  * Weights are ONNX external data: `weightsFile` for the classifier and gradient graphs (BatchNormalization folded
@@ -22,9 +25,9 @@ import type { LeadName } from '../record.ts';
  * Version of the graphs the converter writes (models/install.ts converts again when it changes). The pipeline
  * refuses graphs of another version: the graph contract above changes with it (e.g. the NaN seed of version 9).
  */
-export const CONVERTER_VERSION = '10';
+export const CONVERTER_VERSION = '11';
 
-export type GraphKind = 'classifier' | 'gradient' | 'gradient-lowmem' | 'lrp-epsilon' | 'lrp-alpha1-beta0';
+export type GraphKind = 'classifier' | 'gradient' | 'gradient-wasm' | 'gradient-lowmem' | 'lrp-epsilon' | 'lrp-alpha1-beta0';
 
 export interface ModelSource {
   /** Where the published file comes from (landing page or DOI). */

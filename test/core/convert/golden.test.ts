@@ -2,8 +2,8 @@
  * The converted shared models reproduce the golden reference numbers of ../shared/models/<id>/golden (computed by
  * an independent float64 implementation, see the models' README.md) in onnxruntime-node and onnxruntime-web
  * (WASM, one thread): logits on CPSC record A0003 within 1e-4 absolute, logits at zero input, and the gradient of
- * the attributed class's logit within 1e-3 relative L2 — by the `gradient` graph, and by `gradient-lowmem` in the
- * Worker's lean-memory WASM mode. All expected numbers are read from the golden files.
+ * the attributed class's logit within 1e-3 relative L2 — by the `gradient` graph, by its spectral WASM variant
+ * (`gradient-wasm`), and by `gradient-lowmem` in the Worker's lean-memory WASM mode. All expected numbers are read from the golden files.
  * The ribeiro2020 model is `ribeiro2020-layout-random.h5` (published layout, random weights), converted into a
  * temporary folder.
  */
@@ -53,7 +53,7 @@ describe.each(cases)('$id on $golden.input.file', ({ id, goldenDir, golden }) =>
   const dims = [1, ...golden.input.shape];
 
   beforeAll(async () => {
-    result = await convertKerasModel({ h5Path: join(sharedModelsDir, id, golden.model), outDir, graphs: ['classifier', 'gradient', 'gradient-lowmem'] });
+    result = await convertKerasModel({ h5Path: join(sharedModelsDir, id, golden.model), outDir, graphs: ['classifier', 'gradient', 'gradient-wasm', 'gradient-lowmem'] });
   });
 
   it('writes small graphs that keep every weight in the shared external-data file', () => {
@@ -85,7 +85,7 @@ describe.each(cases)('$id on $golden.input.file', ({ id, goldenDir, golden }) =>
     golden.logits.forEach((v, k) => expect(Math.abs(out.probabilities!.data[k]! - 1 / (1 + Math.exp(-v)))).toBeLessThan(1e-5));
   });
 
-  it.each([...RUNTIMES.map((r) => [r, 'gradient'] as const), ['wasm-lean', 'gradient-lowmem'] as const])('gives the golden gradient of the attributed logit in %s (%s graph)', async (runtime, graph) => {
+  it.each([...RUNTIMES.map((r) => [r, 'gradient'] as const), ['wasm', 'gradient-wasm'] as const, ['wasm-lean', 'gradient-lowmem'] as const])('gives the golden gradient of the attributed logit in %s (%s graph)', async (runtime, graph) => {
     const reference = readF32(join(goldenDir, golden.gradient.file));
     const session = await openSession(runtime, join(outDir, result.graphs[graph]!));
     const seed = new Float32Array(golden.logits.length);
@@ -98,7 +98,7 @@ describe.each(cases)('$id on $golden.input.file', ({ id, goldenDir, golden }) =>
     expect(relativeL2(out.grad!.data, reference)).toBeLessThan(1e-3);
   });
 
-  it.each([...RUNTIMES.map((r) => [r, 'gradient'] as const), ['wasm-lean', 'gradient-lowmem'] as const])('explains the top class for a NaN seed, as the one-hot seed of the largest logit, in %s (%s graph)', async (runtime, graph) => {
+  it.each([...RUNTIMES.map((r) => [r, 'gradient'] as const), ['wasm', 'gradient-wasm'] as const, ['wasm-lean', 'gradient-lowmem'] as const])('explains the top class for a NaN seed, as the one-hot seed of the largest logit, in %s (%s graph)', async (runtime, graph) => {
     const session = await openSession(runtime, join(outDir, result.graphs[graph]!));
     const c = golden.logits.length;
     const top = golden.logits.indexOf(Math.max(...golden.logits));

@@ -2,8 +2,9 @@
  * The gradient graphs compute ∂(Σ_c seed_c · logit_c)/∂x exactly: on the tiny Keras models (every supported layer
  * option, residual Add, overlapping max-pooling, causal and strided convolutions) they agree with central finite
  * differences of the float64 plain-loop reference (helpers/reference.ts) at every input coordinate, for a batch
- * of two inputs with different seeds, in onnxruntime-node and onnxruntime-web (WASM, one thread), and so does the
- * lean-memory variant (`gradient-lowmem`, kernels derived per run) in the Worker's WASM mode.
+ * of two inputs with different seeds, in onnxruntime-node and onnxruntime-web (WASM, one thread), and so do the
+ * lean-memory variant (`gradient-lowmem`, kernels derived per run) in the Worker's WASM mode and the spectral
+ * variant (`gradient-wasm`, long stride-1 convolutions by DFT) in Node's WASM mode.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,10 +39,10 @@ describe.each(tinyModels().map((m, i) => ({ ...m, i })))('$name', ({ model, i })
   const dir = join(work, `m${i}`);
   beforeAll(async () => {
     await writeTinyKeras(join(work, `m${i}.h5`), model);
-    await convertKerasModel({ h5Path: join(work, `m${i}.h5`), outDir: dir, graphs: ['gradient', 'gradient-lowmem'] });
+    await convertKerasModel({ h5Path: join(work, `m${i}.h5`), outDir: dir, graphs: ['gradient', 'gradient-wasm', 'gradient-lowmem'] });
   });
 
-  it.each([...RUNTIMES.map((r) => [r, 'gradient'] as const), ['wasm-lean', 'gradient-lowmem'] as const])('agrees with central finite differences in %s (%s graph)', async (runtime, graph) => {
+  it.each([...RUNTIMES.map((r) => [r, 'gradient'] as const), ['wasm', 'gradient-wasm'] as const, ['wasm-lean', 'gradient-lowmem'] as const])('agrees with central finite differences in %s (%s graph)', async (runtime, graph) => {
     const [length, channels] = model.inputShape;
     const per = length * channels;
     const rand = seededRandom(1234 + i);

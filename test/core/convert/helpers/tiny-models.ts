@@ -63,6 +63,24 @@ export function causalStrided(length: number, seed = 3): TinyModel {
   return { kind: 'Sequential', inputShape: [length, 2], layers: b.layers };
 }
 
+/**
+ * Stride-1 convolutions long enough for the WASM graphs' spectral form (≥ 256 samples, kernel ≥ 8): odd "same"
+ * kernel with bias, causal without, valid with bias, lengths that do not fill the last tile.
+ */
+export function longConvolutions(length: number, seed = 5): TinyModel {
+  const b = new TinyBuilder(seed);
+  b.conv('c_same', 2, 3, 9, { padding: 'same', activation: 'relu' });
+  b.conv('c_causal', 3, 4, 8, { padding: 'causal', useBias: false });
+  b.batchNorm('bn', 4);
+  b.plain('relu', 'Activation', { activation: 'relu' });
+  b.conv('c_valid', 4, 3, 16, { padding: 'valid' });
+  const n = Math.floor((length - 15) / 5);
+  b.plain('pool', 'MaxPooling1D', { pool_size: [5], strides: [5], padding: 'valid', data_format: 'channels_last' });
+  b.plain('flat', 'Flatten', { data_format: 'channels_last' });
+  b.dense('out', n * 3, 2, 'sigmoid');
+  return { kind: 'Sequential', inputShape: [length, 2], layers: b.layers };
+}
+
 /** The tiny models with odd and even input lengths. */
 export function tinyModels(): { name: string; model: TinyModel }[] {
   return [
@@ -72,5 +90,6 @@ export function tinyModels(): { name: string; model: TinyModel }[] {
     { name: 'residual block, odd length 43', model: residualOptions(43, 12) },
     { name: 'causal strided chain, odd length 41', model: causalStrided(41) },
     { name: 'causal strided chain, even length 64', model: causalStrided(64, 13) },
+    { name: 'long stride-1 convolutions, length 300', model: longConvolutions(300) },
   ];
 }
