@@ -93,12 +93,23 @@ function weightsSpec(value: string | undefined, model: string | undefined): { id
   return { id: model ?? 'ribeiro2020', file: value };
 }
 
-/** Measures one model in one runtime in this process. */
-async function benchOne(modelId: string, backend: 'wasm' | 'native', recordPath: string, weights: { id?: string; file?: string }, threads: number): Promise<BenchRow> {
-  const installed = loadInstalledModels();
-  const { models, buildDir } = await modelsWithUserWeights(installed, weights.id === modelId ? modelId : undefined, weights.id === modelId ? weights.file : undefined);
+/** The user's weights file for `modelId`, when `--weights` names that model. */
+function userWeightsOf(weights: { id?: string; file?: string }, modelId: string): string | undefined {
+  return weights.id === modelId ? weights.file : undefined;
+}
+
+/** The installed models (the bench's own build when `--weights` gives a file) and the available model `modelId`. */
+async function benchModel(modelId: string, weights: { id?: string; file?: string }): Promise<{ models: InstalledModel[]; buildDir: string; model: InstalledModel }> {
+  const file = userWeightsOf(weights, modelId);
+  const { models, buildDir } = await modelsWithUserWeights(loadInstalledModels(), file ? modelId : undefined, file);
   const model = models.find((m) => m.id === modelId);
   if (!model || model.status !== 'available') throw new LeadlightError('model_unavailable', model?.reason ?? `Model ${modelId} is not installed.`);
+  return { models, buildDir, model };
+}
+
+/** Measures one model in one runtime in this process. */
+async function benchOne(modelId: string, backend: 'wasm' | 'native', recordPath: string, weights: { id?: string; file?: string }, threads: number): Promise<BenchRow> {
+  const { models, buildDir, model } = await benchModel(modelId, weights);
   const files = gatherRecordFiles([recordPath]);
 
   const tCold = performance.now();
@@ -151,9 +162,7 @@ async function benchOne(modelId: string, backend: 'wasm' | 'native', recordPath:
 
 /** IG accuracy study: relative L2 distance of N-step left/midpoint IG to a 512-step midpoint reference. */
 async function benchIgAccuracy(modelId: string, records: string[], weights: { id?: string; file?: string }, backend: 'wasm' | 'native', json: boolean): Promise<void> {
-  const { models, buildDir } = await modelsWithUserWeights(loadInstalledModels(), weights.id === modelId ? modelId : undefined, weights.id === modelId ? weights.file : undefined);
-  const model = models.find((m) => m.id === modelId && m.status === 'available');
-  if (!model) throw new LeadlightError('model_unavailable', `Model ${modelId} is not installed.`);
+  const { buildDir, model } = await benchModel(modelId, weights);
   const runtime = createNodeRuntime(backend, buildDir);
   const session = await runtime.session(model, 'gradient');
   const rows: { record: string; classIndex: number; rule: IgRule; steps: number; relL2: number; completeness: number }[] = [];
@@ -208,10 +217,9 @@ function findTorchPython(): string | undefined {
  * (all cores) against PyTorch with 1 thread and all cores, `repeats` rounds taken in turns; prints medians.
  */
 async function benchWholeProcess(modelId: string, recordPath: string, weights: { id?: string; file?: string }, repeats: number, batch: number, json: boolean): Promise<void> {
-  const { models } = await modelsWithUserWeights(loadInstalledModels(), weights.id === modelId ? modelId : undefined, weights.id === modelId ? weights.file : undefined);
-  const model = models.find((m) => m.id === modelId && m.status === 'available');
-  if (!model) throw new LeadlightError('model_unavailable', `Model ${modelId} is not installed.`);
-  const h5 = weights.id === modelId && weights.file ? resolve(weights.file) : resolve(repoRoot, '../shared/models', modelId, model.source.sharedFileName);
+  const { model } = await benchModel(modelId, weights);
+  const userWeights = userWeightsOf(weights, modelId);
+  const h5 = userWeights ? resolve(userWeights) : resolve(repoRoot, '../shared/models', modelId, model.source.sharedFileName);
   if (!existsSync(h5)) throw new LeadlightError('option_invalid', `PyTorch needs the Keras file of ${modelId}; give it with --weights ${modelId}=FILE.`);
   const python = findTorchPython();
   if (!python) throw new LeadlightError('option_invalid', 'No Python with torch and h5py was found; install them (Debian: apt-get install python3-torch python3-h5py) or set LEADLIGHT_PYTHON.');
@@ -222,15 +230,15 @@ async function benchWholeProcess(modelId: string, recordPath: string, weights: {
     writeFileSync(inputFile, new Uint8Array(input.data.buffer, input.data.byteOffset, input.data.byteLength));
     const className = model.classes[0]!;
     const cores = availableParallelism();
-    const torchVersion = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim();
-    const leadlight = (runtime: string) => ['npx', ['leadlight', 'analyze', recordPath, '--model', modelId, ...(weights.id === modelId && weights.file ? ['--weights', resolve(weights.file)] : []), '--steps', '64', '--class', className, '--runtime', runtime, '--out', join(work, `${runtime}.json`)]] as const;
+    const leadlight = (runtime: string) => ['npx', ['leadlight', 'analyze', recordPath, '--model', modelId, ...(userWeights ? ['--weights', h5] : []), '--steps', '64', '--class', className, '--runtime', runtime, '--out', join(work, `${runtime}.json`)]] as const;
     const pytorch = (threads: number) => [python, [fileURLToPath(new URL('../../models/reference/pytorch_ig.py', import.meta.url)), '--weights', h5, '--input', inputFile, '--leads', String(model.input.leads.length), '--class', '0', '--steps', '64', '--batch', String(batch), '--threads', String(threads)]] as const;
     const cases = [
-      { name: `PyTorch ${torchVersion}, 1 thread, batch ${batch}`, command: pytorch(1) },
+      { name: `PyTorch, 1 thread, batch ${batch}`, command: pytorch(1) },
       { name: 'leadlight analyze, WASM, 1 thread', command: leadlight('wasm') },
       { name: `PyTorch, ${cores} threads, batch ${batch}`, command: pytorch(cores) },
       { name: `leadlight analyze, native, ${cores} threads`, command: leadlight('native') },
     ].map((c) => ({ ...c, seconds: [] as number[] }));
+    let torchVersion = '';
     for (let round = 0; round < repeats; round++) {
       for (const c of cases) {
         const t = performance.now();
@@ -238,6 +246,7 @@ async function benchWholeProcess(modelId: string, recordPath: string, weights: {
         const seconds = (performance.now() - t) / 1000;
         if (child.status !== 0) throw new LeadlightError('internal', `${c.name} failed: ${(child.stderr || '').trim().split('\n').pop()}`);
         c.seconds.push(seconds);
+        if (c.command[0] === python) torchVersion = (JSON.parse(child.stdout.trim().split('\n').pop()!) as { torch: string }).torch;
         if (!json) process.stderr.write(`round ${round + 1}: ${c.name}: ${seconds.toFixed(2)} s\n`);
       }
     }
@@ -247,6 +256,7 @@ async function benchWholeProcess(modelId: string, recordPath: string, weights: {
       model: modelId,
       record: recordPath,
       machine: `${cpus()[0]?.model ?? 'unknown CPU'}, ${cores} cores`,
+      torch: torchVersion,
       cases: cases.map((c, i) => ({ name: c.name, medianSeconds: med[i], seconds: c.seconds })),
       wasmToPytorch1: wasm / torch1,
       pytorchAllToNative: torchAll / native,
@@ -255,7 +265,7 @@ async function benchWholeProcess(modelId: string, recordPath: string, weights: {
       process.stdout.write(`${JSON.stringify(summary)}\n`);
       return;
     }
-    process.stdout.write(`Whole-process 64-step IG, ${modelId}, ${summary.machine}; medians of ${repeats} rounds in turns\n`);
+    process.stdout.write(`Whole-process 64-step IG, ${modelId}, ${summary.machine}, PyTorch ${torchVersion}; medians of ${repeats} rounds in turns\n`);
     for (const c of summary.cases) process.stdout.write(`  ${c.name.padEnd(48)} ${c.medianSeconds!.toFixed(2).padStart(6)} s  (${c.seconds.map((v) => v.toFixed(2)).join(', ')})\n`);
     process.stdout.write(`  WASM / PyTorch 1 thread: ${summary.wasmToPytorch1.toFixed(2)}× (issue #6: ≤ 2.5)\n`);
     process.stdout.write(`  PyTorch ${cores} threads / native: ${summary.pytorchAllToNative.toFixed(2)}× faster (issue #6: ≥ 2)\n`);

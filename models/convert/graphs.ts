@@ -81,14 +81,15 @@ function emitTwoRowConv(g: GraphBuilder, x: string, w: string, cout: number, len
 }
 
 /**
- * Tile length n of the spectral form of a convolution (emitSpectralConv), or 0 for a plain Conv. Measured on the
- * Ribeiro layers in single-thread WASM (onnxruntime-web runs Conv at 11–21 GFLOP/s): 2–3× faster than Conv at
- * 256–4096 samples with ≥ 64 channels, ~1.1× with 12, slower at 64 samples; natively (NCHWc Conv near the
- * machine's peak) slower everywhere, so only the WASM graphs use it. n is a power of two ≥ 2k − 1 (so a tile's
- * k − 1 overlap fits in the next block).
+ * Tile length n of the spectral form of a convolution's input gradient (emitSpectralInputGrad) over an output
+ * gradient of `length` samples, or 0 for the Conv of emitConvInputGrad. Only stride-1 convolutions whose pads are at
+ * most k − 1 (so the input gradient is a plain correlation). Measured on the Ribeiro layers in single-thread WASM
+ * (onnxruntime-web runs Conv at 11–21 GFLOP/s): 2–3× faster than Conv at 256–4096 samples with ≥ 64 channels,
+ * ~1.1× with 12, slower at 64 samples; natively (NCHWc Conv near the machine's peak) slower everywhere, so only the
+ * WASM graph uses it. n is a power of two ≥ 2k − 1 (so a tile's k − 1 overlap fits in the next block).
  */
-export function spectralTileLength(op: Pick<ConvGeometry, 'kernel' | 'stride'>, length: number): number {
-  if (op.stride !== 1 || op.kernel < 8 || length < 256) return 0;
+export function spectralTileLength(op: Pick<ConvGeometry, 'kernel' | 'stride' | 'padLeft' | 'padRight'>, length: number): number {
+  if (op.stride !== 1 || op.kernel < 8 || length < 256 || op.padLeft > op.kernel - 1 || op.padRight > op.kernel - 1) return 0;
   let n = length >= 1024 ? 64 : 32;
   while (n < 2 * op.kernel - 1) n *= 2;
   return n <= length ? n : 0;
@@ -236,16 +237,17 @@ function convKernel(op: Extract<IrOp, { op: 'conv' }>): Float32Array {
 }
 
 /**
- * The stored spectral mixing matrices (spectralMixing) of a convolution's input gradient with tiles of n samples:
- * those of its transposed, time-flipped kernel.
+ * The input gradient of a stride-1 convolution in spectral form (tiles of n = spectralTileLength): a correlation of
+ * `dy` with the transposed, time-flipped kernel and pads (k − 1 − left, k − 1 − right), whose mixing matrices are
+ * stored (`…/spectral_grad_n`).
  */
-function spectralInputGradWeight(g: GraphBuilder, op: Extract<IrOp, { op: 'conv' }>, n: number): string {
+function emitSpectralInputGrad(g: GraphBuilder, op: Extract<IrOp, { op: 'conv' }>, dy: string, outLen: number, n: number): string {
   const { cout, cin, kernel: k } = op;
   const kernel = convKernel(op);
-  const h = n / 2;
   const flipped = new Float32Array(kernel.length);
   for (let o = 0; o < cout; o++) for (let i = 0; i < cin; i++) for (let j = 0; j < k; j++) flipped[(i * cout + o) * k + (k - 1 - j)] = kernel[(o * cin + i) * k + j]!;
-  return g.weight(`${convWeightName(op)}/spectral_grad_${n}`, spectralMixing(flipped, cin, cout, k, n), [h, 2 * cout, 2 * cin]);
+  const mixing = g.weight(`${convWeightName(op)}/spectral_grad_${n}`, spectralMixing(flipped, cin, cout, k, n), [n / 2, 2 * cout, 2 * cin]);
+  return emitSpectralConv(g, dy, mixing, { cin: cout, cout: cin, kernel: k, padLeft: k - 1 - op.padLeft, padRight: k - 1 - op.padRight }, outLen, n);
 }
 
 /** The ONNX name of a convolution's bias (folded: b·scale + shift, computed here), or undefined. */
@@ -447,10 +449,17 @@ export function emitUnflatten(g: GraphBuilder, ir: IrGraph, op: Extract<IrOp, { 
 }
 
 /**
+ * How a gradient graph computes convolution input gradients: `plain` (kernels derived in-graph, folded at load),
+ * `lean` (derived per run just before use: `gradient-lowmem`), `spectral` (long stride-1 layers by
+ * emitSpectralInputGrad: `gradient-wasm`).
+ */
+export type GradientVariant = 'plain' | 'lean' | 'spectral';
+
+/**
  * Reverse-mode pass over the IR: returns the ONNX name of ∂(Σ seed·logits)/∂(IR input) in the internal layout.
  * `fwd` must come from emitForward(..., withIndices = true).
  */
-export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, seed: string, kernelsWhenNeeded: boolean, spectral = false): string {
+export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, seed: string, variant: GradientVariant): string {
   const grads = new Map<string, string[]>();
   grads.set(ir.logits, [seed]);
   const push = (t: string, v: string) => {
@@ -474,13 +483,8 @@ export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, s
       case 'conv': {
         const inLen = (ir.shapes.get(op.input)! as { length: number }).length;
         const outLen = (ir.shapes.get(op.output)! as { length: number }).length;
-        const k = op.kernel;
-        const n = spectral && op.padLeft <= k - 1 && op.padRight <= k - 1 ? spectralTileLength(op, outLen) : 0;
-        // Spectral (WASM graphs): the stride-1 input gradient is a correlation with the flipped kernel, pads k−1−pad.
-        const dx = n > 0
-          ? emitSpectralConv(g, dy, spectralInputGradWeight(g, op, n), { cin: op.cout, cout: op.cin, kernel: k, padLeft: k - 1 - op.padLeft, padRight: k - 1 - op.padRight }, outLen, n)
-          : emitConvInputGrad(g, op, convWeight(g, op), dy, inLen, outLen, kernelsWhenNeeded);
-        push(op.input, dx);
+        const n = variant === 'spectral' ? spectralTileLength(op, outLen) : 0;
+        push(op.input, n > 0 ? emitSpectralInputGrad(g, op, dy, outLen, n) : emitConvInputGrad(g, op, convWeight(g, op), dy, inLen, outLen, variant === 'lean'));
         break;
       }
       case 'affine': {
@@ -530,9 +534,7 @@ export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, s
  * that do not constant-fold at load (onnxruntime-web in the Worker); `spectral` is `gradient-wasm` (onnxruntime-web
  * in Node, which folds at load).
  */
-export function emitGradient(g: GraphBuilder, ir: IrGraph, variant: 'plain' | 'lean' | 'spectral' = 'plain'): void {
-  const kernelsWhenNeeded = variant === 'lean';
-  const spectral = variant === 'spectral';
+export function emitGradient(g: GraphBuilder, ir: IrGraph, variant: GradientVariant = 'plain'): void {
   const x = g.input('x', ['N', ir.inputShape.length, ir.inputShape.channels]);
   const seedIn = g.input('seed', ['N', ir.classes]);
   const fwd = emitForward(g, ir, x, true);
@@ -546,7 +548,7 @@ export function emitGradient(g: GraphBuilder, ir: IrGraph, variant: 'plain' | 'l
   // An all-zero seed has an all-zero gradient: skip the backward pass then (If), so a run that only needs the
   // logits — classifying before the class to explain is known — costs a forward pass, in the same session.
   const needsGradient = g.op('Greater', [g.op('ReduceMax', [g.op('Abs', [seed])], { keepdims: 0 }), g.float('const/zero', 0)]);
-  const backward = g.subgraph(() => [emitBackward(g, ir, fwd, seed, kernelsWhenNeeded, spectral)]);
+  const backward = g.subgraph(() => [emitBackward(g, ir, fwd, seed, variant)]);
   const zeros = g.subgraph(() => [g.op('ConstantOfShape', [g.op('Shape', [fwd.names.get(ir.input)!])])]);
   const [dxNct] = g.node('If', [needsGradient], { then_branch: { graph: backward }, else_branch: { graph: zeros } });
   toExternal(g, dxNct!, 'grad');

@@ -121,7 +121,6 @@ def main():
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    torch.set_grad_enabled(True)
     t_imported = time.perf_counter()
     with h5py.File(args.weights, "r") as h5:
         model = KerasGraph(h5)
