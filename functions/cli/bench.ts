@@ -8,7 +8,7 @@
  * `--ig-accuracy` instead measures how far N-step IG (left and midpoint rules) lies from a 512-step reference.
  * `--whole-process` times whole `npx leadlight analyze --steps 64` processes (WASM, native) against PyTorch's CPU
  * integrated gradients of the same Keras file on the same input (models/reference/pytorch_ig.py, 1 thread and all
- * cores), taken in turns.
+ * cores), taken in turns after one untimed 1-step run of each runtime.
  * Benchmarks print numbers; they are not tests.
  */
 import { spawnSync } from 'node:child_process';
@@ -230,7 +230,7 @@ async function benchWholeProcess(modelId: string, recordPath: string, weights: {
     writeFileSync(inputFile, new Uint8Array(input.data.buffer, input.data.byteOffset, input.data.byteLength));
     const className = model.classes[0]!;
     const cores = availableParallelism();
-    const leadlight = (runtime: string) => ['npx', ['leadlight', 'analyze', recordPath, '--model', modelId, ...(userWeights ? ['--weights', h5] : []), '--steps', '64', '--class', className, '--runtime', runtime, '--out', join(work, `${runtime}.json`)]] as const;
+    const leadlight = (runtime: string, steps = 64) => ['npx', ['leadlight', 'analyze', recordPath, '--model', modelId, ...(userWeights ? ['--weights', h5] : []), '--steps', String(steps), '--class', className, '--runtime', runtime, '--out', join(work, `${runtime}.json`)]] as const;
     const pytorch = (threads: number) => [python, [fileURLToPath(new URL('../../models/reference/pytorch_ig.py', import.meta.url)), '--weights', h5, '--input', inputFile, '--leads', String(model.input.leads.length), '--class', '0', '--steps', '64', '--batch', String(batch), '--threads', String(threads)]] as const;
     const cases = [
       { name: `PyTorch, 1 thread, batch ${batch}`, command: pytorch(1) },
@@ -238,6 +238,13 @@ async function benchWholeProcess(modelId: string, recordPath: string, weights: {
       { name: `PyTorch, ${cores} threads, batch ${batch}`, command: pytorch(cores) },
       { name: `leadlight analyze, native, ${cores} threads`, command: leadlight('native') },
     ].map((c) => ({ ...c, seconds: [] as number[] }));
+    // One untimed 1-step run of each runtime first, so the first timed round does not also pay first-time costs
+    // (files just converted by benchModel, cold page cache).
+    for (const runtime of ['wasm', 'native']) {
+      const [command, args] = leadlight(runtime, 1);
+      const child = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      if (child.status !== 0) throw new LeadlightError('internal', `leadlight analyze (${runtime}) failed: ${(child.stderr || '').trim().split('\n').pop()}`);
+    }
     let torchVersion = '';
     for (let round = 0; round < repeats; round++) {
       for (const c of cases) {
