@@ -108,13 +108,16 @@ async function evaluateScaled(
 ): Promise<void> {
   const size = opts.samples * opts.leads;
   const batchSize = Math.max(1, opts.batchSize ?? 4);
+  // One input buffer for every run (each run is awaited before the next fills it): ~0.8 MB less garbage per run.
+  const buffer = new Float32Array(Math.min(batchSize, alphas.length) * size);
   for (let start = 0; start < alphas.length; start += batchSize) {
     const chunk = alphas.slice(start, start + batchSize);
-    const x = new Float32Array(chunk.length * size);
+    const x = buffer.subarray(0, chunk.length * size);
     chunk.forEach((alpha, b) => {
-      const offset = b * size;
-      if (alpha === 1) x.set(opts.input, offset);
-      else if (alpha !== 0) for (let i = 0; i < size; i++) x[offset + i] = alpha * opts.input[i];
+      const row = x.subarray(b * size, (b + 1) * size);
+      if (alpha === 1) row.set(opts.input);
+      else if (alpha === 0) row.fill(0);
+      else for (let i = 0; i < size; i++) row[i] = alpha * opts.input[i];
     });
     const result = await session.run(
       {
