@@ -135,7 +135,7 @@ function toBase64(bytes: Uint8Array): string {
 /**
  * Encodes float32 values as base64 of their little-endian bytes (the `base64-le` encoding). On little-endian hosts
  * (all this project runs on) the array's own bytes are encoded, without a copy: a Ribeiro-size map (49 152 values)
- * takes ~1 ms, where a byte-wise DataView copy and btoa of a binary string took 11–17 ms.
+ * takes ~2 ms, where a byte-wise DataView copy and btoa of a binary string took 11–17 ms.
  */
 export function encodeFloat32(values: Float32Array, shape: number[]): EncodedArray {
   let bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
