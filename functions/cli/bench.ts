@@ -212,6 +212,13 @@ function findTorchPython(): string | undefined {
   return candidates.find((python) => spawnSync(python, ['-c', 'import torch, h5py'], { stdio: 'ignore' }).status === 0);
 }
 
+/** Runs one benchmarked process from the repository root to its end; its stdout, or an error with its last line. */
+function runProcess(name: string, [command, args]: readonly [string, readonly string[]]): string {
+  const child = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (child.status !== 0) throw new LeadlightError('internal', `${name} failed: ${(child.stderr || '').trim().split('\n').pop()}`);
+  return child.stdout;
+}
+
 /**
  * Whole-process 64-step IG (left Riemann sum, as the paper): `npx leadlight analyze` in WASM (1 thread) and native
  * (all cores) against PyTorch with 1 thread and all cores, `repeats` rounds taken in turns; prints medians.
@@ -240,20 +247,15 @@ async function benchWholeProcess(modelId: string, recordPath: string, weights: {
     ].map((c) => ({ ...c, seconds: [] as number[] }));
     // One untimed 1-step run of each runtime first, so the first timed round does not also pay first-time costs
     // (files just converted by benchModel, cold page cache).
-    for (const runtime of ['wasm', 'native']) {
-      const [command, args] = leadlight(runtime, 1);
-      const child = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-      if (child.status !== 0) throw new LeadlightError('internal', `leadlight analyze (${runtime}) failed: ${(child.stderr || '').trim().split('\n').pop()}`);
-    }
+    for (const runtime of ['wasm', 'native']) runProcess(`leadlight analyze, ${runtime}, 1 step`, leadlight(runtime, 1));
     let torchVersion = '';
     for (let round = 0; round < repeats; round++) {
       for (const c of cases) {
         const t = performance.now();
-        const child = spawnSync(c.command[0], c.command[1], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+        const stdout = runProcess(c.name, c.command);
         const seconds = (performance.now() - t) / 1000;
-        if (child.status !== 0) throw new LeadlightError('internal', `${c.name} failed: ${(child.stderr || '').trim().split('\n').pop()}`);
         c.seconds.push(seconds);
-        if (c.command[0] === python) torchVersion = (JSON.parse(child.stdout.trim().split('\n').pop()!) as { torch: string }).torch;
+        if (c.command[0] === python) torchVersion = (JSON.parse(stdout.trim().split('\n').pop()!) as { torch: string }).torch;
         if (!json) process.stderr.write(`round ${round + 1}: ${c.name}: ${seconds.toFixed(2)} s\n`);
       }
     }

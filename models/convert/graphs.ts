@@ -358,12 +358,14 @@ function reverseAxis(g: GraphBuilder, t: string, axis: number, starts: string): 
  * Wᵀ·dy: the input gradient of a convolution with kernel `w` ([Cout, Cin, 1, K], an ONNX tensor name) for output
  * gradient `dy`. Stride 1: a Conv with the transposed, time-flipped kernel and pads (k-1-left, k-1-right);
  * strided: the polyphase Conv below. The rearranged kernels are derived in-graph from `w`: as constants that
- * onnxruntime folds once at load (fast; native and WASM in Node), or — `whenNeeded` — per run just before use
- * (lean; the Worker), where the short layers use ConvTranspose on `w` itself instead. `blocked`: the graph runs on
- * onnxruntime's CPU provider, whose blocked (NCHWc) kernels take 2-D convolutions with whole 16-channel blocks.
+ * onnxruntime folds once at load (`plain`, `spectral`), or per run just before use (`lean`: the Worker), where the
+ * short layers use ConvTranspose on `w` itself instead. Only `plain` runs on onnxruntime's CPU provider, whose
+ * blocked (NCHWc) kernels take 2-D convolutions with whole 16-channel blocks (the layouts below that serve them).
  */
-export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, dy: string, inLen: number, outLen: number, whenNeeded = true, blocked = false): string {
+export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, dy: string, inLen: number, outLen: number, variant: GradientVariant = 'lean'): string {
   const k = op.kernel;
+  const whenNeeded = variant === 'lean';
+  const blocked = variant === 'plain';
   if (whenNeeded && outLen <= TRANSPOSED_MAX_LENGTH) {
     // Short output gradient (the deep layers): rearranging the kernel per run would cost more than the convolution;
     // ConvTranspose reads the kernel as it is. output_padding restores the input samples a strided window skips.
@@ -390,7 +392,7 @@ export function emitConvInputGrad(g: GraphBuilder, op: ConvGeometry, w: string, 
       const y = g.op('Conv', [g.op('Squeeze', [dy, axis2]), g.op('Squeeze', [wf, axis2])], { kernel_shape: [k], strides: [1], pads: [attrs.pads[1], attrs.pads[3]], dilations: [1], group: 1 });
       return g.op('Unsqueeze', [y, axis2]);
     }
-    if (!whenNeeded && op.cin <= FEW_CHANNELS && inLen % 2 === 0 && inLen >= SPLIT_MIN_LENGTH) return emitTwoRowConv(g, dy, wf, op.cin, inLen, k, attrs.pads[1]!, attrs.pads[3]!);
+    if (blocked && op.cin <= FEW_CHANNELS && inLen % 2 === 0 && inLen >= SPLIT_MIN_LENGTH) return emitTwoRowConv(g, dy, wf, op.cin, inLen, k, attrs.pads[1]!, attrs.pads[3]!);
     return g.op('Conv', [dy, wf], attrs);
   }
   return emitStridedConvInputGrad(g, op, derive('phases', () => phaseKernels(g, op, w, dep)), dy, inLen, outLen);
@@ -493,7 +495,7 @@ export function emitBackward(g: GraphBuilder, ir: IrGraph, fwd: ForwardResult, s
         const inLen = (ir.shapes.get(op.input)! as { length: number }).length;
         const outLen = (ir.shapes.get(op.output)! as { length: number }).length;
         const n = variant === 'spectral' ? spectralTileLength(op, outLen) : 0;
-        push(op.input, n > 0 ? emitSpectralInputGrad(g, op, dy, outLen, n) : emitConvInputGrad(g, op, convWeight(g, op), dy, inLen, outLen, variant === 'lean', variant === 'plain'));
+        push(op.input, n > 0 ? emitSpectralInputGrad(g, op, dy, outLen, n) : emitConvInputGrad(g, op, convWeight(g, op), dy, inLen, outLen, variant));
         break;
       }
       case 'affine': {

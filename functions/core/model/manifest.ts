@@ -25,7 +25,7 @@ import type { LeadName } from '../record.ts';
  * Version of the graphs the converter writes (models/install.ts converts again when it changes). The pipeline
  * refuses graphs of another version: the graph contract above changes with it (e.g. the NaN seed of version 9).
  */
-export const CONVERTER_VERSION = '12';
+export const CONVERTER_VERSION = '13';
 
 export type GraphKind = 'classifier' | 'gradient' | 'gradient-wasm' | 'gradient-lowmem' | 'lrp-epsilon' | 'lrp-alpha1-beta0';
 
