@@ -34,6 +34,10 @@ export const ERROR_CODES = {
   not_found: 'There is no result with that id (it may have expired or been deleted).',
   unauthorized: 'A delete token is needed for this request.',
   forbidden: 'The delete token does not match this result.',
+  rate_limited: 'Too many uploads from this address in the last minute.',
+  // Jobs (durable analyses)
+  analysis_failed: 'The analysis failed repeatedly inside Leadlight and was given up.',
+  job_cancelled: 'The analysis was cancelled (its record was deleted) before it finished.',
   // Model files (install and --weights)
   model_file_invalid: 'The model file is not a readable Keras HDF5 file.',
   model_layout_mismatch: 'The weights file does not have the layout of the model.',

@@ -100,22 +100,20 @@ export function checkRequest(request: AnalyzeRequest, model: InstalledModel): { 
   return { method, classIndex };
 }
 
-const baselineLogitsBySession = new WeakMap<GraphSession, Promise<Float32Array>>();
+const baselineLogitsBySession = new WeakMap<GraphSession, Float32Array>();
 
 /**
  * The logits of the all-zero input (the attribution baseline), computed on first use and kept with the session.
- * A kept computation that failed (or, in workerd, belonged to a request that ended) is computed anew.
+ * The values are kept, not a promise: a promise of one request must never be awaited by another (in workerd it
+ * may never settle, see functions/platform/shared-value.ts); two first uses at once each compute it once.
  */
-function logitsAtZeroBaseline(session: GraphSession, samples: number, leads: number, numClasses: number): Promise<Float32Array> {
-  const compute = () => {
-    const pending = session
-      .run({ x: { data: new Float32Array(samples * leads), dims: [1, samples, leads] }, seed: { data: new Float32Array(numClasses), dims: [1, numClasses] } }, ['logits'])
-      .then((out) => out.logits.data.slice(0, numClasses));
-    baselineLogitsBySession.set(session, pending);
-    return pending;
-  };
+async function logitsAtZeroBaseline(session: GraphSession, samples: number, leads: number, numClasses: number): Promise<Float32Array> {
   const kept = baselineLogitsBySession.get(session);
-  return kept ? kept.catch(compute) : compute();
+  if (kept && kept.length === numClasses) return kept;
+  const out = await session.run({ x: { data: new Float32Array(samples * leads), dims: [1, samples, leads] }, seed: { data: new Float32Array(numClasses), dims: [1, numClasses] } }, ['logits']);
+  const logits = out.logits.data.slice(0, numClasses);
+  baselineLogitsBySession.set(session, logits);
+  return logits;
 }
 
 function sigmoid(z: number): number {
@@ -133,6 +131,18 @@ export async function analyzeEcg(files: InputFile[], request: AnalyzeRequest, de
   const record = await readEcg(files, deps.readOptions);
   const tRead = now();
   return analyzeRecord(record, { model, method, requestedClass, request, deps, t0, tRead });
+}
+
+/**
+ * Checks an upload before a service accepts it for analysis: its options, and that its files read as one record
+ * the model can take (../shared/docs/contract.md, error codes). Throws what `analyzeEcg` would throw for them,
+ * without running the model, so bad input is refused at once instead of failing a queued job.
+ */
+export async function checkUpload(files: InputFile[], request: AnalyzeRequest, deps: Pick<AnalyzeDeps, 'models' | 'readOptions'>): Promise<void> {
+  const model = selectModel(deps.models, request.model);
+  checkRequest(request, model);
+  const record = await readEcg(files, deps.readOptions);
+  prepareModelInput(record, model);
 }
 
 /**

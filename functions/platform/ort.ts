@@ -7,13 +7,14 @@
  * its Emscripten loader passes to `WebAssembly.instantiate`; while ORT initialises we route that one call (recognised
  * by a marker buffer) to the precompiled module. Node and browsers may pass the bytes themselves.
  *
- * Sessions are cached as memoised promises (one per model graph) and runs on a session are queued.
+ * Sessions are kept per isolate (one per model graph) as shared values that no request awaits while another request
+ * makes them (./shared-value.ts), and runs never wait on each other's promises (see `OrtGraphSession`).
  */
 import type * as OrtWebModule from 'onnxruntime-web/wasm';
 import type { GraphKind, InstalledModel } from '../core/model/manifest.ts';
 import type { GraphSession, ModelRuntime, TensorF32 } from '../core/model/runtime.ts';
 import { LeadlightError } from '../core/errors.ts';
-import { keptOrStarted } from './ended-request.ts';
+import { SharedValue } from './shared-value.ts';
 
 export interface OrtRuntimeOptions {
   backend: 'wasm' | 'native';
@@ -37,7 +38,7 @@ export interface OrtRuntimeOptions {
 type Ort = typeof OrtWebModule;
 type OrtSession = OrtWebModule.InferenceSession;
 
-let webInit: Promise<Ort> | undefined;
+let webInit: SharedValue<Ort> | undefined;
 let wasmMemory: WebAssembly.Memory | undefined;
 
 /** Bytes of onnxruntime-web's WebAssembly linear memory (weights, activations, arena): the isolate's main cost. */
@@ -55,7 +56,7 @@ function findMemory(imports: WebAssembly.Imports | undefined, instance: WebAssem
 
 /** Loads and initialises onnxruntime-web once per isolate/process. */
 function loadOrtWeb(wasmBinary: OrtRuntimeOptions['wasmBinary']): Promise<Ort> {
-  webInit ??= (async () => {
+  webInit ??= new SharedValue(async () => {
     const ort = (await import('onnxruntime-web/wasm')) as unknown as Ort;
     ort.env.wasm.numThreads = 1;
     ort.env.wasm.proxy = false;
@@ -84,8 +85,8 @@ function loadOrtWeb(wasmBinary: OrtRuntimeOptions['wasmBinary']): Promise<Ort> {
       (WebAssembly as { instantiate: unknown }).instantiate = instantiate;
     }
     return ort;
-  })();
-  return webInit;
+  });
+  return webInit.get();
 }
 
 /** The smallest valid ONNX model (Identity on a float tensor), used to initialise the WASM backend. */
@@ -108,9 +109,9 @@ export function graphVariant(model: InstalledModel, graph: GraphKind, backend: '
 
 /** Creates the runtime the core uses. */
 export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
-  const sessions = new Map<string, Promise<QueuedSession>>();
+  const sessions = new Map<string, SharedValue<OrtGraphSession>>();
 
-  async function createSession(model: InstalledModel, graph: GraphKind): Promise<QueuedSession> {
+  async function createSession(model: InstalledModel, graph: GraphKind): Promise<OrtGraphSession> {
     // Lean WASM computes derived kernels per run (no constant folding, see below): the lean gradient variant.
     // Folding WASM takes the spectral gradient variant (`gradient-wasm`), where the model has it.
     const leanMemory = options.backend === 'wasm' && options.leanMemory !== false;
@@ -128,7 +129,7 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
       });
-      return new QueuedSession(session as unknown as OrtSession, ortNode as unknown as Ort, false);
+      return new OrtGraphSession(session as unknown as OrtSession, ortNode as unknown as Ort, false);
     }
     const ort = await loadOrtWeb(options.wasmBinary);
     const weightsFile = model.weightsFiles?.[variant] ?? model.weightsFile;
@@ -148,28 +149,25 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
       ...(leanMemory ? { extra: { optimization: { disable_specified_optimizers: 'ConstantFolding' }, session: { disable_prepacking: '1' } } } : {}),
       ...(weights && weightsFile ? { externalData: [{ path: weightsFile, data: weights }] } : {}),
     });
-    return new QueuedSession(session, ort, true);
+    return new OrtGraphSession(session, ort, true);
   }
 
   return {
     backend: options.backend,
     session(model, graph) {
       const key = `${model.id}/${graph}`;
-      const open = () => {
-        const created = createSession(model, graph);
-        created.catch(() => sessions.delete(key));
-        sessions.set(key, created);
-        return created;
-      };
-      // A session whose creation was cut short with its request (a client that went away while the weights
-      // loaded) never settles; workerd rejects awaiting it from a later request. Then it is created anew.
-      return keptOrStarted(sessions.get(key), open);
+      let shared = sessions.get(key);
+      if (!shared) {
+        shared = new SharedValue(() => createSession(model, graph));
+        sessions.set(key, shared);
+      }
+      return shared.get();
     },
     async release(modelId) {
-      for (const [key, pending] of [...sessions]) {
+      for (const [key, shared] of [...sessions]) {
         if (modelId && !key.startsWith(`${modelId}/`)) continue;
         sessions.delete(key);
-        await pending.then((s) => s.release()).catch(() => undefined);
+        await shared.peek()?.release().catch(() => undefined);
       }
     },
   };
@@ -189,12 +187,16 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 /**
- * One ORT session whose runs are queued, returning plain Float32Array tensors. onnxruntime-web computes
- * synchronously on the calling thread, so WASM runs first yield a macrotask: without it a long attribution starves
- * workerd's event loop (progress events arrive only at the end; connections time out).
+ * One ORT session, returning plain Float32Array tensors. onnxruntime-web computes synchronously on the calling
+ * thread, so a run first yields a macrotask (its own timer): without it a long attribution starves workerd's event
+ * loop (progress events arrive only at the end; connections time out).
+ *
+ * Runs are not queued behind each other's promises. Once it has started, a run of the WASM backend is one JavaScript
+ * turn (it awaits only values that are already there), so runs of concurrent requests cannot overlap; a queue would
+ * only make one request await another's promise — which workerd cancels as hung, and which never settles once that
+ * other request was cancelled (issue 13: six concurrent `ig` uploads, then every upload of the isolate failed).
  */
-class QueuedSession implements GraphSession {
-  private queue: Promise<unknown> = Promise.resolve();
+class OrtGraphSession implements GraphSession {
   private readonly session: OrtSession;
   private readonly ort: Ort;
   private readonly yields: boolean;
@@ -204,26 +206,20 @@ class QueuedSession implements GraphSession {
     this.yields = yields;
   }
 
-  run(feeds: Record<string, TensorF32>, outputs?: string[]): Promise<Record<string, TensorF32>> {
-    // The previous run may belong to a request that ended mid-run (workerd then never settles it, and rejects
-    // awaiting it): its computation stopped with it, so this run goes ahead either way.
-    const next = this.queue.catch(() => undefined).then(async () => {
-      if (this.yields) await yieldToEventLoop();
-      const ortFeeds: Record<string, OrtWebModule.Tensor> = {};
-      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new this.ort.Tensor('float32', t.data, t.dims);
-      const results = outputs ? await this.session.run(ortFeeds, outputs) : await this.session.run(ortFeeds);
-      const out: Record<string, TensorF32> = {};
-      for (const [name, tensor] of Object.entries(results)) {
-        out[name] = { data: tensor.data as Float32Array, dims: [...tensor.dims] };
-        tensor.dispose?.();
-      }
-      return out;
-    });
-    this.queue = next.catch(() => undefined);
-    return next;
+  async run(feeds: Record<string, TensorF32>, outputs?: string[]): Promise<Record<string, TensorF32>> {
+    if (this.yields) await yieldToEventLoop();
+    const ortFeeds: Record<string, OrtWebModule.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new this.ort.Tensor('float32', t.data, t.dims);
+    const results = outputs ? await this.session.run(ortFeeds, outputs) : await this.session.run(ortFeeds);
+    const out: Record<string, TensorF32> = {};
+    for (const [name, tensor] of Object.entries(results)) {
+      out[name] = { data: tensor.data as Float32Array, dims: [...tensor.dims] };
+      tensor.dispose?.();
+    }
+    return out;
   }
 
   release(): Promise<void> {
-    return this.queue.then(() => this.session.release());
+    return this.session.release();
   }
 }

@@ -2,15 +2,15 @@
  * The Worker's analysis service: the shared pipeline (functions/core/pipeline.ts) on onnxruntime-web in workerd.
  * ORT's engine is imported as a compiled WebAssembly module (wrangler `CompiledWasm` rule: workerd forbids
  * compiling WebAssembly from bytes); graphs and weights come from the static assets (./models.ts). The runtime and
- * its sessions are created once per isolate and reused by later requests.
+ * its sessions are created once per isolate and reused by later requests and queue invocations.
  */
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
-import { analyzeEcg } from '../core/pipeline.ts';
+import { analyzeEcg, checkUpload } from '../core/pipeline.ts';
 import { DEFAULT_RECORD_LIMITS } from '../core/record.ts';
 import type { ReadEcgOptions } from '../core/readers/registry.ts';
 import type { ModelRuntime } from '../core/model/runtime.ts';
 import { createOrtRuntime } from '../platform/ort.ts';
-import type { Services } from './app.ts';
+import type { Services } from './queue.ts';
 import type { Env } from './env.ts';
 import { loadModelFile, loadModelsIndex } from './models.ts';
 
@@ -34,6 +34,10 @@ function runtimeFor(env: Env): ModelRuntime {
 }
 
 export const workerServices: Services = {
+  async check(files, options, env) {
+    const { models } = await loadModelsIndex(env.ASSETS);
+    await checkUpload(files, options, { models, readOptions: WORKER_READ_OPTIONS });
+  },
   async analyze(files, options, env, onProgress, onPartial) {
     const { models } = await loadModelsIndex(env.ASSETS);
     return analyzeEcg(files, options, { runtime: runtimeFor(env), models, onProgress, readOptions: WORKER_READ_OPTIONS, ...(onPartial ? { onPartial } : {}) });

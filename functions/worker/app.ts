@@ -1,44 +1,36 @@
 /**
- * The HTTP API of ../shared/docs/contract.md ("HTTP API") and the site around it. Routes:
- *   POST   /api/records            multipart upload → analyse → store → 201 {id, url, deleteToken}
- *   POST   /api/records?stream=1   same, but answers with NDJSON events — progress, and for integrated gradients the
- *                                   partial results (a first map by gradient × input, then refinements) — ending in
- *                                   the 201 body (or an error)
- *   GET    /api/records/{id}       200 result JSON | 404
- *   DELETE /api/records/{id}       Authorization: Bearer {deleteToken} → 204 | 401 | 403 | 404
+ * The fetch handler: the HTTP API of ../shared/docs/contract.md ("HTTP API", "Additions (2026-12)") and the site
+ * around it. Routes:
+ *   POST   /api/records            multipart upload → checked → stored (R2) → job (Durable Object) → queue message;
+ *                                   waits for the job: 201 {id, url, deleteToken, expiresAt} | the job's error
+ *   POST   /api/records?stream=1   same, answering with NDJSON events: first {"type":"accepted", id, url, deleteToken,
+ *                                   expiresAt}, then progress and (integrated gradients) partial results, ending in
+ *                                   {"type":"result", status: 201, body} or {"type":"error", status, error}
+ *   POST   /api/records?async=1    same, answering at once: 202 {id, url, deleteToken, expiresAt, status: "queued"}
+ *   GET    /api/jobs/{id}          200 {id, status, progress, error?} | 404; `?stream=1`: the job's NDJSON events
+ *   GET    /api/records/{id}       200 result JSON | 404 (also while its job runs)
+ *   DELETE /api/records/{id}       Authorization: Bearer {deleteToken} → 204 (result, job and input gone) | 401 | 403 | 404
  *   GET    /api/models             installed models, classes, thresholds, methods, availability
  *   GET    /api/cohorts/{name}     cohort.json of a live cohort (uploads with the fields cohort and label) | 404
- *   GET    /r/{id}                 the report page (a static asset) for a result
- * Everything else is a static asset of the Astro site. Errors all go through ./errors.ts. Nothing is written to KV
- * unless the whole analysis succeeded and its result passed `checkResult`; an upload to a cohort is checked
- * (./cohorts.ts) before it is analysed, and its result is removed again if its membership cannot be stored.
+ *   GET    /r/{id}                 the report page (a static asset) for a result or a job still running
+ * Everything else is a static asset of the Astro site. Errors all go through ./errors.ts. The analysis itself runs
+ * in the queue consumer (./queue.ts); a job's state lives only in its Durable Object (./analysis-job.ts).
  */
 import { LeadlightError } from '../core/errors.ts';
-import { checkResult } from '../core/result.ts';
 import { selectModel } from '../core/pipeline.ts';
-import type { InputFile } from '../core/record.ts';
 import type { Env } from './env.ts';
-import { errorBodyOf, errorResponse, jsonResponse } from './errors.ts';
-import { addMember, planCohortUpload, readLiveCohort, removeMember } from './cohorts.ts';
+import { errorBodyOf, errorResponse, httpStatusOf, jsonResponse } from './errors.ts';
+import { planCohortUpload, readLiveCohort, removeMember } from './cohorts.ts';
+import { type AnalysisJobStub, type JobChange, type JobSpec, type JobView, inputKeyOf, packInput, viewOf } from './job.ts';
 import { describeModel, loadModelsIndex } from './models.ts';
-import { deleteResult, getResult, putResult, RESULT_KEY_PREFIX, type ExpiryChoice } from './store.ts';
+import { type Services, jobOf } from './queue.ts';
+import { type ExpiryChoice, checkDeleteToken, deleteResult, getResult, isResultId, newResultIdentity, notFound, resultMetadataOf } from './store.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, type UploadRequest, readUpload } from './upload.ts';
 
-/** Progress of one analysis, as the pipeline reports it (plus the edge's own stages). */
-export interface ProgressEvent {
-  stage: 'received' | 'reading' | 'classifying' | 'attributing' | 'analysing' | 'storing' | 'done';
-  done?: number;
-  total?: number;
-}
-
-/** What the routes need from the rest of Leadlight; index.ts provides the real pipeline and ORT runtime. */
-export interface Services {
-  /** `onPartial` (streamed uploads): the progressive results of integrated gradients — a first map, then refinements. */
-  analyze(files: InputFile[], options: UploadRequest['options'], env: Env, onProgress: (p: ProgressEvent) => void, onPartial?: (partial: unknown) => Promise<void>): Promise<unknown>;
-}
-
-/** KV values are limited to 25 MiB. */
-const MAX_RESULT_BYTES = 25 * 1024 * 1024;
+/** A watch of the job returns at least this often (keeps the connection and the Durable Object call short). */
+const WATCH_MS = 25_000;
+/** What a rate-limited client is told to wait (the limiter's period, wrangler.toml). */
+const RATE_LIMIT_PERIOD_S = 60;
 
 export async function handleRequest(request: Request, env: Env, services: Services): Promise<Response> {
   const url = new URL(request.url);
@@ -46,12 +38,12 @@ export async function handleRequest(request: Request, env: Env, services: Servic
   try {
     if (path === '/api/records' || path === '/api/records/') {
       if (request.method !== 'POST') throw methodNotAllowed('POST');
-      return await createRecord(request, env, services, url.searchParams.get('stream') === '1');
+      const mode = url.searchParams.get('async') === '1' ? 'async' : url.searchParams.get('stream') === '1' ? 'stream' : 'wait';
+      return await createRecord(request, env, services, mode);
     }
     const record = /^\/api\/records\/([^/]+)$/u.exec(path);
     if (record) {
-      // Ids are base64url: anything else (including malformed %-escapes) is simply not found.
-      const id = /^[A-Za-z0-9_-]+$/u.test(record[1]) ? record[1] : '';
+      const id = idOf(record[1]);
       if (request.method === 'GET' || request.method === 'HEAD') {
         const { json, metadata } = await getResult(env.RESULTS, id);
         return new Response(request.method === 'HEAD' ? null : json, {
@@ -65,10 +57,19 @@ export async function handleRequest(request: Request, env: Env, services: Servic
         });
       }
       if (request.method === 'DELETE') {
-        await deleteResult(env.RESULTS, id, request.headers.get('authorization'), (json) => removeMember(env.RESULTS, id, json));
+        await deleteRecord(request, env, id);
         return new Response(null, { status: 204, headers: { 'cache-control': 'no-store' } });
       }
       throw methodNotAllowed('GET, DELETE');
+    }
+    const job = /^\/api\/jobs\/([^/]+)$/u.exec(path);
+    if (job) {
+      if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET');
+      const id = idOf(job[1]);
+      const state = isResultId(id) ? await jobOf(env, id).read() : null;
+      if (!state) throw new LeadlightError('not_found', 'There is no analysis with that id; it may have ended long ago, been deleted, or never existed.');
+      if (url.searchParams.get('stream') === '1') return streamJob(async () => ({ accepted: null, job: jobOf(env, id) }), null);
+      return jsonResponse(viewOf(state), 200);
     }
     if (path === '/api/models') {
       if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET');
@@ -110,8 +111,14 @@ export async function handleRequest(request: Request, env: Env, services: Servic
     return await env.ASSETS.fetch(request);
   } catch (e) {
     const status = e instanceof MethodNotAllowed ? 405 : undefined;
-    return errorResponse(e, status, e instanceof MethodNotAllowed ? { allow: e.allow } : {});
+    const headers: Record<string, string> = e instanceof MethodNotAllowed ? { allow: e.allow } : e instanceof LeadlightError && e.code === 'rate_limited' ? { 'retry-after': String(RATE_LIMIT_PERIOD_S) } : {};
+    return errorResponse(e, status, headers);
   }
+}
+
+/** Ids are base64url: anything else (including malformed %-escapes) is simply not found. */
+function idOf(segment: string): string {
+  return /^[A-Za-z0-9_-]+$/u.test(segment) ? segment : '';
 }
 
 class MethodNotAllowed extends LeadlightError {
@@ -130,72 +137,137 @@ function maxUploadBytes(env: Env): number {
   return Number.isFinite(n) && n > 0 ? n : DEFAULT_MAX_UPLOAD_BYTES;
 }
 
-/** Runs the analysis, validates and stores the result; returns the 201 body. */
-async function analyseAndStore(upload: UploadRequest, env: Env, services: Services, onProgress: (p: ProgressEvent) => void, onPartial?: (partial: unknown) => Promise<void>) {
+interface Accepted {
+  id: string;
+  url: string;
+  deleteToken: string;
+  expiresAt: string | null;
+}
+
+/** The limiter and the form: refused with a plain 4xx in every mode. */
+async function receiveUpload(request: Request, env: Env): Promise<UploadRequest> {
+  const client = request.headers.get('cf-connecting-ip') ?? 'local';
+  if (!(await env.UPLOAD_LIMITER.limit({ key: client })).success) {
+    throw new LeadlightError('rate_limited', `This address has sent more uploads in the last minute than Leadlight accepts; wait ${RATE_LIMIT_PERIOD_S} seconds and upload again.`);
+  }
+  return readUpload(request, maxUploadBytes(env));
+}
+
+/**
+ * Accepts an upload as a job: the cohort fields, the options and the record itself are checked first (bad input is
+ * refused at once, nothing stored); then the input goes to R2, the job is created (`queued`) and its message sent.
+ * A failure on the way removes what was written.
+ */
+async function acceptUpload(upload: UploadRequest, env: Env, services: Services): Promise<{ accepted: Accepted; job: AnalysisJobStub }> {
   // Cohort fields are checked (and the cohort's settings applied) before any work; null without a cohort.
   const plan = upload.options.cohort !== undefined || upload.options.label !== undefined
     ? await planCohortUpload(env.RESULTS, upload.options, (await loadModelsIndex(env.ASSETS)).models)
     : null;
-  const result = checkResult(await services.analyze(upload.files, plan?.options ?? upload.options, env, onProgress, onPartial));
-  const json = JSON.stringify(result);
-  if (json.length > MAX_RESULT_BYTES) {
-    throw new LeadlightError('record_too_long', 'The result of this record is too large to store; upload a shorter record.');
+  const options = plan?.options ?? upload.options;
+  await services.check(upload.files, options, env);
+
+  const identity = await newResultIdentity(upload.expiry as ExpiryChoice);
+  const spec: JobSpec = {
+    id: identity.id,
+    options,
+    membership: plan?.membership ?? null,
+    expiry: upload.expiry as ExpiryChoice,
+    tokenSha256: identity.tokenSha256,
+    createdAt: identity.createdAt,
+    expiresAt: identity.expiresAt,
+  };
+  const job = jobOf(env, identity.id);
+  await env.UPLOADS.put(inputKeyOf(identity.id), packInput(upload.files));
+  try {
+    await job.create(spec);
+    await env.JOB_QUEUE.send({ v: 1, id: identity.id });
+  } catch (e) {
+    // Nothing half-written: the job (if created) and its input go again.
+    await job.cancel().catch(() => env.UPLOADS.delete(inputKeyOf(identity.id)).catch(() => undefined));
+    throw e;
   }
-  onProgress({ stage: 'storing' });
-  const stored = await putResult(env.RESULTS, json, upload.expiry as ExpiryChoice);
-  if (plan) {
-    try {
-      await addMember(env.RESULTS, plan.membership, stored.id, result, upload.expiry as ExpiryChoice);
-    } catch (e) {
-      await env.RESULTS.delete(RESULT_KEY_PREFIX + stored.id).catch(() => undefined);
-      throw e;
-    }
-  }
-  return { id: stored.id, url: `/r/${stored.id}`, deleteToken: stored.deleteToken, expiresAt: stored.metadata.expiresAt };
+  return { accepted: { id: identity.id, url: `/r/${identity.id}`, deleteToken: identity.deleteToken, expiresAt: identity.expiresAt }, job };
 }
 
-async function createRecord(request: Request, env: Env, services: Services, stream: boolean): Promise<Response> {
-  // Size and form checks happen before anything is analysed, and answer with a plain 4xx in both modes.
-  const upload = await readUpload(request, maxUploadBytes(env));
-  if (!stream) {
-    const body = await analyseAndStore(upload, env, services, () => undefined);
-    return jsonResponse(body, 201, { location: `/api/records/${body.id}` });
+async function createRecord(request: Request, env: Env, services: Services, mode: 'wait' | 'stream' | 'async'): Promise<Response> {
+  const upload = await receiveUpload(request, env);
+  // A stream reports the checks of the record (and everything after) as events.
+  if (mode === 'stream') return streamJob(() => acceptUpload(upload, env, services), upload.files.length);
+  const { accepted, job } = await acceptUpload(upload, env, services);
+  if (mode === 'async') {
+    return jsonResponse({ ...accepted, status: 'queued' }, 202, { location: `/api/jobs/${accepted.id}` });
   }
-  // No buffering in the stream (high-water marks 0): `writer.ready` then resolves only once the response has taken
-  // the last event, which lets a partial result leave before the next WASM run blocks the isolate for a while.
+  const view = await waitForJob(job);
+  if (view?.status === 'done') return jsonResponse(accepted, 201, { location: `/api/records/${accepted.id}` });
+  return jobErrorResponse(view);
+}
+
+/** The job's error as the API's error response (a job deleted meanwhile: `job_cancelled`). */
+function jobErrorResponse(view: JobView | null): Response {
+  const error = view?.error ?? cancelled();
+  return jsonResponse({ error }, httpStatusOf(error.code));
+}
+
+function cancelled(): { code: string; message: string } {
+  return { code: 'job_cancelled', message: 'The analysis was cancelled because its record was deleted; upload the ECG again for a new report.' };
+}
+
+/** Follows a job until it ends; null when it is deleted meanwhile. `onChange` sees every change on the way. */
+async function waitForJob(job: AnalysisJobStub, onChange?: (change: JobChange) => Promise<void>): Promise<JobView | null> {
+  let version = -1;
+  let partialVersion = 0;
+  for (;;) {
+    const change = await job.watch(version, partialVersion, WATCH_MS);
+    if (!change) return null;
+    version = change.version;
+    partialVersion = change.partialVersion;
+    if (onChange) await onChange(change);
+    if (change.view.status === 'done' || change.view.status === 'failed') return change.view;
+  }
+}
+
+/**
+ * A job's NDJSON events: for an upload first `accepted` (so a page closed after that line finds its report again)
+ * and `received` — or, for a record that fails its checks, only the error — then the job's progress and partial maps as they change, then `result` or `error`. A client that
+ * goes away only ends this response; the job goes on in the queue.
+ */
+function streamJob(start: () => Promise<{ accepted: Accepted | null; job: AnalysisJobStub }>, files: number | null): Response {
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(undefined, { highWaterMark: 0 }, { highWaterMark: 0 });
   const writer = writable.getWriter();
   const encoder = new TextEncoder();
-  let lastProgress = '';
-  const send = (event: Record<string, unknown>) => writer.write(encoder.encode(`${JSON.stringify(event)}\n`)).catch(() => undefined);
-  const sendAndFlush = async (event: Record<string, unknown>) => {
-    await send(event);
-    await writer.ready.catch(() => undefined);
-    // The response is written out by the runtime between JavaScript turns; a few short waits let it go to the
-    // network before the next run holds the isolate (a large event otherwise leaves only a run or two later).
-    for (let i = 0; i < 3; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  const sendLine = async (line: string) => {
+    await writer.write(encoder.encode(`${line}\n`));
   };
+  const send = (event: Record<string, unknown>) => sendLine(JSON.stringify(event));
   const run = async () => {
-    await send({ type: 'progress', stage: 'received', files: upload.files.length });
     try {
-      const body = await analyseAndStore(
-        upload,
-        env,
-        services,
-        (p) => {
-          const line = JSON.stringify(p);
-          if (line === lastProgress) return;
+      const { accepted, job } = await start();
+      if (accepted) await send({ type: 'accepted', ...accepted });
+      if (files !== null) await send({ type: 'progress', stage: 'received', files });
+      let lastProgress = '';
+      const view = await waitForJob(job, async (change) => {
+        // The partial map is the stored JSON text: passed on without parsing it again.
+        if (change.partial !== undefined) await sendLine(`{"type":"partial","result":${change.partial}}`);
+        for (const progress of change.steps) {
+          // The end is told by the result or error event.
+          if (progress.stage === 'done' || progress.stage === 'failed') continue;
+          const line = JSON.stringify(progress);
+          if (line === lastProgress) continue;
           lastProgress = line;
-          void send({ type: 'progress', ...p });
-        },
-        // Partial results go to this connection only (not stored): the uploading page shows them as they come.
-        (partial) => sendAndFlush({ type: 'partial', result: partial }),
-      );
-      await send({ type: 'result', status: 201, body });
+          await send({ type: 'progress', ...progress });
+        }
+      });
+      if (view?.status === 'done') {
+        const body = accepted ?? { id: view.id, url: `/r/${view.id}` };
+        await send({ type: 'result', status: 201, body });
+      } else {
+        const error = view?.error ?? cancelled();
+        await send({ type: 'error', status: httpStatusOf(error.code), error });
+      }
     } catch (e) {
+      // The client went away (the write failed), or reaching the job failed: the job itself goes on.
       const { status, body } = errorBodyOf(e);
-      if (status === 500) console.error('leadlight internal error', e);
-      await send({ type: 'error', status, ...body });
+      await send({ type: 'error', status, ...body }).catch(() => undefined);
     } finally {
       await writer.close().catch(() => undefined);
     }
@@ -205,4 +277,23 @@ async function createRecord(request: Request, env: Env, services: Services, stre
     status: 200,
     headers: { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' },
   });
+}
+
+/**
+ * Deleting a record with its token: a queued or running job is cancelled (its input and partial map go; a consumer
+ * still running sees it gone and stores nothing), and a stored result goes with its cohort membership.
+ */
+async function deleteRecord(request: Request, env: Env, id: string): Promise<void> {
+  const authorization = request.headers.get('authorization');
+  const job = isResultId(id) ? jobOf(env, id) : null;
+  const state = job ? await job.read() : null;
+  const tokenSha256 = state?.tokenSha256 ?? (await resultMetadataOf(env.RESULTS, id))?.tokenSha256;
+  if (!tokenSha256) {
+    // Without a token the answer is the same whether or not the record exists.
+    if (!/^Bearer\s+\S+\s*$/iu.test(authorization ?? '')) await checkDeleteToken(authorization, '');
+    throw notFound();
+  }
+  await checkDeleteToken(authorization, tokenSha256);
+  if (job) await job.cancel();
+  await deleteResult(env.RESULTS, id, (json) => removeMember(env.RESULTS, id, json));
 }

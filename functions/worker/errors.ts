@@ -41,6 +41,12 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  // Too many uploads from one client (RFC 6585 §4), with Retry-After.
+  rate_limited: 429,
+  // The record was deleted while its analysis was queued or running (RFC 9110 §15.5.11).
+  job_cancelled: 410,
+  // Leadlight's own failure (the dead-letter consumer or the watchdog gave the job up), never the input's.
+  analysis_failed: 500,
   internal: 500,
 };
 

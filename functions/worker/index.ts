@@ -1,13 +1,20 @@
 /**
- * The Worker entry (wrangler.toml `main`): the HTTP API and share links (./app.ts) with the real analysis service
- * (./analyze.ts); every other path is a static asset of the site, served before the Worker runs.
+ * The Worker entry (wrangler.toml `main`): the fetch routes (./app.ts), the queue consumer that runs the analyses
+ * (./queue.ts), both with the real analysis service (./analyze.ts), and the job's Durable Object class
+ * (./analysis-job.ts). Every other path is a static asset of the site, served before the Worker runs.
  */
 import { handleRequest } from './app.ts';
 import { workerServices } from './analyze.ts';
-import type { Env } from './env.ts';
+import type { Env, MessageBatch } from './env.ts';
+import { consumeJobs } from './queue.ts';
+
+export { AnalysisJob } from './analysis-job.ts';
 
 export default {
   fetch(request: Request, env: Env): Promise<Response> {
     return handleRequest(request, env, workerServices);
+  },
+  queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+    return consumeJobs(batch, env, workerServices);
   },
 };

@@ -9,7 +9,7 @@ import { LeadlightError } from '../core/errors.ts';
 import { METHODS, graphOf } from '../core/attribution/attribute.ts';
 import type { InstalledModel } from '../core/model/manifest.ts';
 import type { AssetsFetcher } from './env.ts';
-import { keptOrStarted } from '../platform/ended-request.ts';
+import { SharedValue } from '../platform/shared-value.ts';
 
 export interface ModelsIndex {
   models: InstalledModel[];
@@ -18,24 +18,17 @@ export interface ModelsIndex {
 }
 
 const ASSET_ORIGIN = 'https://assets.invalid';
-let cachedIndex: Promise<ModelsIndex> | undefined;
+let cachedIndex: SharedValue<ModelsIndex> | undefined;
 
-/** The models index from the static assets (cached per isolate; an empty index when nothing is installed). */
+/** The models index from the static assets (kept per isolate; an empty index when nothing is installed). */
 export function loadModelsIndex(assets: AssetsFetcher): Promise<ModelsIndex> {
-  const load = () => {
-    const loading = (async () => {
-      const response = await assets.fetch(`${ASSET_ORIGIN}/model-files/index.json`);
-      if (!response.ok) return { models: [], parts: {} };
-      const index = (await response.json()) as ModelsIndex;
-      return { models: index.models ?? [], parts: index.parts ?? {} };
-    })();
-    loading.catch(() => {
-      if (cachedIndex === loading) cachedIndex = undefined;
-    });
-    cachedIndex = loading;
-    return loading;
-  };
-  return keptOrStarted(cachedIndex, load);
+  cachedIndex ??= new SharedValue(async () => {
+    const response = await assets.fetch(`${ASSET_ORIGIN}/model-files/index.json`);
+    if (!response.ok) return { models: [], parts: {} };
+    const index = (await response.json()) as ModelsIndex;
+    return { models: index.models ?? [], parts: index.parts ?? {} };
+  });
+  return cachedIndex.get();
 }
 
 async function fetchAsset(assets: AssetsFetcher, path: string): Promise<Uint8Array> {

@@ -71,20 +71,43 @@ export interface StoredResult {
   metadata: ResultMetadata;
 }
 
-/** Stores one result JSON under a fresh id; returns the id and the delete token (never stored in clear). */
-export async function putResult(kv: KvNamespace, json: string, expiry: ExpiryChoice, now = new Date()): Promise<StoredResult> {
+/** A fresh id and delete token, with the metadata its result will be stored with (expiry counted from `now`). */
+export async function newResultIdentity(expiry: ExpiryChoice, now = new Date()): Promise<{ id: string; deleteToken: string; tokenSha256: string; createdAt: string; expiresAt: string | null }> {
   const id = randomBase64Url(ID_BYTES);
   const deleteToken = randomBase64Url(TOKEN_BYTES);
   const ttl = EXPIRY_CHOICES[expiry];
-  const metadata: ResultMetadata = {
-    v: 1,
+  return {
+    id,
+    deleteToken,
     tokenSha256: await sha256Hex(deleteToken),
     createdAt: now.toISOString(),
     expiresAt: ttl === null ? null : new Date(now.getTime() + ttl * 1000).toISOString(),
-    bytes: new TextEncoder().encode(json).length,
   };
-  await kv.put(RESULT_KEY_PREFIX + id, json, ttl === null ? { metadata } : { expirationTtl: ttl, metadata });
-  return { id, deleteToken, metadata };
+}
+
+/**
+ * Stores one result JSON under its id (fixed when the upload was accepted, so a repeated write of the same job
+ * writes the same key): the token's hash, creation time and expiry as metadata, expiring at `expiresAt`.
+ */
+export async function putResultAt(kv: KvNamespace, id: string, json: string, identity: { tokenSha256: string; createdAt: string; expiresAt: string | null }): Promise<ResultMetadata> {
+  const metadata: ResultMetadata = { v: 1, tokenSha256: identity.tokenSha256, createdAt: identity.createdAt, expiresAt: identity.expiresAt, bytes: new TextEncoder().encode(json).length };
+  // KV wants an expiry at least 60 s ahead.
+  const expiration = identity.expiresAt === null ? null : Math.max(Math.floor(Date.parse(identity.expiresAt) / 1000), Math.ceil(Date.now() / 1000) + 60);
+  await kv.put(RESULT_KEY_PREFIX + id, json, expiration === null ? { metadata } : { expiration, metadata });
+  return metadata;
+}
+
+/** Whether `authorization` (`Bearer <token>`) carries the token whose SHA-256 is `tokenSha256`: unauthorized / forbidden otherwise. */
+export async function checkDeleteToken(authorization: string | null, tokenSha256: string): Promise<void> {
+  const match = /^Bearer\s+(\S+)\s*$/iu.exec(authorization ?? '');
+  if (!match) {
+    throw new LeadlightError('unauthorized', 'Deleting a result needs its delete token in the header "Authorization: Bearer <token>"; the upload page keeps it in this browser.');
+  }
+  const token = match[1];
+  const given = TOKEN_PATTERN.test(token) ? await sha256Hex(token) : '';
+  if (!constantTimeEqual(given.padEnd(64, '0'), tokenSha256)) {
+    throw new LeadlightError('forbidden', 'The delete token does not match this result; only the browser that uploaded it (or whoever has its token) can delete it.');
+  }
 }
 
 /** The stored JSON text and its metadata, or a `not_found` error. */
@@ -96,27 +119,23 @@ export async function getResult(kv: KvNamespace, id: string): Promise<{ json: st
 }
 
 /**
- * Deletes a result when `authorization` carries its delete token (`Bearer <token>`):
- * no token → unauthorized, wrong token → forbidden, unknown id → not_found. `beforeDelete` runs with the stored
- * JSON once the token is accepted and before the result key goes (the Worker removes the cohort membership there).
+ * Deletes a stored result (and, through `beforeDelete` with its JSON, what hangs on it: the cohort membership).
+ * The caller has checked the token (`checkDeleteToken`); a result that is not there is nothing to delete.
  */
-export async function deleteResult(kv: KvNamespace, id: string, authorization: string | null, beforeDelete?: (json: string) => Promise<void>): Promise<void> {
-  const match = /^Bearer\s+(\S+)\s*$/iu.exec(authorization ?? '');
-  if (!match) {
-    throw new LeadlightError('unauthorized', 'Deleting a result needs its delete token in the header "Authorization: Bearer <token>"; the upload page keeps it in this browser.');
-  }
-  if (!isResultId(id)) throw notFound();
-  const { value, metadata } = await kv.getWithMetadata<ResultMetadata>(RESULT_KEY_PREFIX + id, 'text');
-  if (value === null || !metadata) throw notFound();
-  const token = match[1];
-  const given = TOKEN_PATTERN.test(token) ? await sha256Hex(token) : '';
-  if (!constantTimeEqual(given.padEnd(64, '0'), metadata.tokenSha256)) {
-    throw new LeadlightError('forbidden', 'The delete token does not match this result; only the browser that uploaded it (or whoever has its token) can delete it.');
-  }
-  if (beforeDelete) await beforeDelete(value);
+export async function deleteResult(kv: KvNamespace, id: string, beforeDelete?: (json: string) => Promise<void>): Promise<void> {
+  if (!isResultId(id)) return;
+  const value = await kv.get(RESULT_KEY_PREFIX + id, 'text');
+  if (value !== null && beforeDelete) await beforeDelete(value);
   await kv.delete(RESULT_KEY_PREFIX + id);
 }
 
-function notFound(): LeadlightError {
+/** The metadata of a stored result, or null. */
+export async function resultMetadataOf(kv: KvNamespace, id: string): Promise<ResultMetadata | null> {
+  if (!isResultId(id)) return null;
+  const { value, metadata } = await kv.getWithMetadata<ResultMetadata>(RESULT_KEY_PREFIX + id, 'text');
+  return value === null ? null : metadata;
+}
+
+export function notFound(): LeadlightError {
   return new LeadlightError('not_found', 'There is no result with that id; it may have expired or been deleted. Upload the ECG again to get a new report.');
 }

@@ -1,6 +1,7 @@
 /**
  * The one mapping from error codes to HTTP (functions/worker/errors.ts): every code of the catalogue except
- * `internal` is a 4xx, so bad input can never surface as a 5xx; anything that is not a LeadlightError becomes
+ * Leadlight's own failures (`internal`, and `analysis_failed` for a job given up after its retries) is a 4xx, so
+ * bad input can never surface as a 5xx; anything that is not a LeadlightError becomes
  * `500 internal` with a generic message that leaks nothing (no stack, path or original message).
  */
 import { describe, expect, it } from 'vitest';
@@ -8,7 +9,8 @@ import { ERROR_CODES, LeadlightError } from '../../functions/core/errors.ts';
 import { errorBodyOf, errorResponse, httpStatusOf } from '../../functions/worker/errors.ts';
 
 describe('mapping error codes to HTTP statuses', () => {
-  for (const code of Object.keys(ERROR_CODES).filter((c) => c !== 'internal')) {
+  const OWN_FAILURES = ['internal', 'analysis_failed'];
+  for (const code of Object.keys(ERROR_CODES).filter((c) => !OWN_FAILURES.includes(c))) {
     it(`answers ${code} with a 4xx`, () => {
       const status = httpStatusOf(code);
       expect(status).toBeGreaterThanOrEqual(400);
@@ -16,7 +18,15 @@ describe('mapping error codes to HTTP statuses', () => {
     });
   }
 
-  it('uses the statuses the contract names for tokens and missing results', () => {
+  it('answers a job given up after its retries with 500 analysis_failed, keeping its code', () => {
+    expect(httpStatusOf('analysis_failed')).toBe(500);
+    const { status, body } = errorBodyOf(new LeadlightError('analysis_failed', 'The analysis failed on every try.'));
+    expect(status).toBe(500);
+    expect(body.error.code).toBe('analysis_failed');
+  });
+
+  it('uses the statuses the contract names for tokens, missing results, rate limits and cancelled jobs', () => {
+    expect([httpStatusOf('rate_limited'), httpStatusOf('job_cancelled')]).toEqual([429, 410]);
     expect([httpStatusOf('unauthorized'), httpStatusOf('forbidden'), httpStatusOf('not_found')]).toEqual([401, 403, 404]);
     expect(httpStatusOf('file_too_large')).toBe(413);
   });

@@ -94,6 +94,8 @@ export async function deleteResult(id: string, token: string): Promise<void> {
 
 export type UploadEvent =
   | { type: 'uploading'; loaded: number; total: number }
+  /** The upload is stored and its analysis queued: the report will exist at `url` even if this page closes now. */
+  | { type: 'accepted'; id: string; url: string; deleteToken: string; expiresAt: string | null }
   | { type: 'progress'; stage: string; done?: number; total?: number }
   /** A partial result of integrated gradients (the first map, then refinements), as the result JSON. */
   | { type: 'partial'; result: unknown };
@@ -122,13 +124,14 @@ export function uploadRecord(form: FormData, onEvent: (e: UploadEvent) => void):
         consumed = newline + 1;
         newline = text.indexOf('\n', consumed);
         if (!line) continue;
-        let event: { type?: string; status?: number; body?: Created; error?: { code: string; message: string }; stage?: string; done?: number; total?: number; result?: unknown };
+        let event: { type?: string; status?: number; body?: Created; error?: { code: string; message: string }; stage?: string; done?: number; total?: number; result?: unknown } & Partial<Created>;
         try {
           event = JSON.parse(line);
         } catch {
           continue;
         }
-        if (event.type === 'progress' && event.stage) onEvent({ type: 'progress', stage: event.stage, done: event.done, total: event.total });
+        if (event.type === 'accepted' && event.id && event.deleteToken) onEvent({ type: 'accepted', id: event.id, url: event.url ?? `/r/${event.id}`, deleteToken: event.deleteToken, expiresAt: event.expiresAt ?? null });
+        else if (event.type === 'progress' && event.stage) onEvent({ type: 'progress', stage: event.stage, done: event.done, total: event.total });
         else if (event.type === 'partial' && event.result) onEvent({ type: 'partial', result: event.result });
         else if (event.type === 'result' && event.body) finish(() => resolve(event.body as Created));
         else if (event.type === 'error' && event.error) finish(() => reject(new ApiFailure({ status: event.status ?? 400, ...event.error! })));
@@ -148,4 +151,41 @@ export function uploadRecord(form: FormData, onEvent: (e: UploadEvent) => void):
     xhr.onerror = () => finish(() => reject(new ApiFailure(parseApiError(0, ''))));
     xhr.send(form);
   });
+}
+
+/** What `GET /api/jobs/{id}?stream=1` reports while a job runs (the upload's events after `accepted`). */
+export type JobEvent = { type: 'progress'; stage: string; done?: number; total?: number } | { type: 'partial'; result: unknown };
+
+/**
+ * Follows a queued or running analysis (`GET /api/jobs/{id}?stream=1`): its progress and partial maps until it is
+ * done (resolves) or has failed (rejects with the job's error code and message). 404: there is no such job.
+ */
+export async function followJob(id: string, onEvent: (e: JobEvent) => void): Promise<void> {
+  const response = await fetch(`/api/jobs/${encodeURIComponent(id)}?stream=1`, { headers: { accept: 'application/x-ndjson' } });
+  if (!response.ok || !response.body) throw new ApiFailure(await readApiError(response));
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (value) buffer += decoder.decode(value, { stream: true });
+    let newline = buffer.indexOf('\n');
+    while (newline >= 0) {
+      const line = buffer.slice(0, newline).trim();
+      buffer = buffer.slice(newline + 1);
+      newline = buffer.indexOf('\n');
+      if (!line) continue;
+      let event: { type?: string; status?: number; stage?: string; done?: number; total?: number; result?: unknown; error?: { code: string; message: string } };
+      try {
+        event = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (event.type === 'progress' && event.stage) onEvent({ type: 'progress', stage: event.stage, done: event.done, total: event.total });
+      else if (event.type === 'partial' && event.result) onEvent({ type: 'partial', result: event.result });
+      else if (event.type === 'result') return;
+      else if (event.type === 'error' && event.error) throw new ApiFailure({ status: event.status ?? 400, ...event.error });
+    }
+    if (done) throw new ApiFailure({ status: 502, code: 'incomplete', message: 'The connection ended before the analysis did; reload the page to follow it again.' });
+  }
 }

@@ -5,7 +5,7 @@
  * copy link, print and delete (token from localStorage). It displays what the API computed; it computes nothing.
  */
 import { decodeFloat32, type EncodedArray, type Result } from '../../../functions/core/result.ts';
-import { ApiFailure, deleteResult, fetchResult } from './api.ts';
+import { ApiFailure, deleteResult, fetchResult, followJob } from './api.ts';
 import { drawLegend } from './colours.ts';
 import { type EcgPlotData, type Layout, type Normalisation, drawBeat, drawEcg } from './ecg-plot.ts';
 import { forgetResult, tokenFor } from './tokens.ts';
@@ -87,12 +87,45 @@ export function initReportPage(): void {
     fail('The address has no report id; open a report from its link.', 'request_invalid');
     return;
   }
-  fetchResult(id)
-    .then(({ text, result, expires }) => {
+  const show = () =>
+    fetchResult(id).then(({ text, result, expires }) => {
+      $('loading').hidden = true;
       render(id, text, result as Result);
       if (expires) $('expiry-note').textContent = expires === 'never' ? 'Kept until deleted.' : `Kept until ${new Date(expires).toLocaleString()}, then deleted automatically.`;
+    });
+  show()
+    .catch(async (e: unknown) => {
+      // No result yet: the analysis may still be queued or running (also after a reload) — follow it, then show it.
+      if (!(e instanceof ApiFailure) || e.status !== 404) throw e;
+      await followJob(id, showJobEvent).catch((jobError: unknown) => {
+        throw jobError instanceof ApiFailure && jobError.status === 404 ? e : jobError;
+      });
+      await show();
     })
     .catch((e: unknown) => (e instanceof ApiFailure ? fail(e.message, e.code) : fail('The report could not be read; reload the page.')));
+}
+
+const STAGE_TEXT: Record<string, string> = {
+  received: 'Received',
+  queued: 'Waiting for a free analyser…',
+  reading: 'Reading the record…',
+  classifying: 'Classifying…',
+  attributing: 'Computing the relevance of every sample…',
+  analysing: 'Relating the relevance to the waves…',
+  storing: 'Storing the report…',
+};
+
+/** Live progress of a job that is still running: the stage in the loading note, partial maps in the report view. */
+function showJobEvent(event: { type: 'progress'; stage: string; done?: number; total?: number } | { type: 'partial'; result: unknown }): void {
+  const loading = $('loading');
+  if (event.type === 'partial') {
+    showPartialResult(event.result as Result);
+    return;
+  }
+  const steps = event.stage === 'attributing' && event.total ? ` ${event.done ?? 0}/${event.total}` : '';
+  loading.textContent = `The analysis is running: ${STAGE_TEXT[event.stage] ?? event.stage}${steps}`;
+  loading.dataset.stage = event.stage;
+  if (event.stage === 'attributing' && event.total) showRefiningSteps(event.done ?? 0, event.total);
 }
 
 /** The plot's redraw for the result on show; the layout and scale controls call it. */

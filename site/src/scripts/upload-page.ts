@@ -178,7 +178,10 @@ export function initUploadPage(): void {
     if (cohort) data.append('cohort', cohort);
     try {
       const created = await uploadRecord(data, (event) => {
-        if (event.type === 'uploading') {
+        if (event.type === 'accepted') {
+          // Stored and queued: the token is kept now, so a page closed from here on finds its report (/r/{id}).
+          saveResult({ id: event.id, deleteToken: event.deleteToken, name: files[0]?.name ?? event.id, createdAt: new Date().toISOString(), expiresAt: event.expiresAt });
+        } else if (event.type === 'uploading') {
           setStage('uploading', event.total ? `${formatBytes(event.loaded)} of ${formatBytes(event.total)}` : '', event.total ? event.loaded / event.total : 0);
         } else if (event.type === 'partial') {
           // The first map (then each refinement) is drawn at once, below the progress, while the analysis goes on.

@@ -1,0 +1,258 @@
+/**
+ * AnalysisJob: one Durable Object (SQLite storage) per job, named by the result id — the one place a job's state
+ * lives (./job.ts): status, progress, the latest partial map of integrated gradients, the error. The fetch routes
+ * create it and watch it; the queue consumer begins, reports, completes or fails it; its alarm is the watchdog.
+ *
+ * Leases: `begin` lets one delivery run the job and gives it LEASE_MS; every report renews it. A running job whose
+ * lease ran out (its consumer died with its machine or isolate) and a queued job whose message was not picked up in
+ * QUEUED_MS are sent to the queue again, at most MAX_SENDS times in all; then the job ends `failed` with
+ * `analysis_failed`. A finished job keeps its small state (no input, no partial map) until its result expires.
+ * Delivery is at least once: `begin` refuses a job that is finished or held by a live lease, so a duplicate message
+ * does no work, and the result key is fixed by the id.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import type { Env } from './env.ts';
+import { type AnalysisJobStub, type JobChange, type JobError, type JobProgress, type JobSpec, type JobState, inputKeyOf, viewOf } from './job.ts';
+
+/** A running job whose consumer has not reported for this long is presumed dead. */
+export const LEASE_MS = 120_000;
+/** A queued job whose message has not been picked up for this long is sent again. */
+export const QUEUED_MS = 120_000;
+/** Sends of one job's message at most (the first and the watchdog's). */
+export const MAX_SENDS = 4;
+/** Progress writes at most this often (a report still renews the lease in memory). */
+const PROGRESS_WRITE_MS = 500;
+/** The partial map is stored in pieces below SQLite storage's 2 MB value limit. */
+const PARTIAL_PIECE_CHARS = 512 * 1024;
+
+type Waiter = () => void;
+
+export class AnalysisJob extends DurableObject<Env> implements AnalysisJobStub {
+  private state: JobState | null | undefined;
+  private partialCache: string | null = null;
+  private waiters = new Set<Waiter>();
+  private lastWrite = 0;
+  /** The recent progress of this instance with the version it came with, so a watcher misses no stage. */
+  private history: { version: number; progress: JobProgress }[] = [];
+
+  private async load(): Promise<JobState | null> {
+    if (this.state === undefined) this.state = (await this.ctx.storage.get<JobState>('job')) ?? null;
+    return this.state;
+  }
+
+  /** Stores the state (and wakes the watchers) after a change. */
+  private async save(state: JobState, alarmAt: number | null): Promise<void> {
+    state.version += 1;
+    this.state = state;
+    this.history.push({ version: state.version, progress: state.progress });
+    if (this.history.length > 64) this.history.shift();
+    await this.ctx.storage.put('job', state);
+    this.lastWrite = Date.now();
+    if (alarmAt === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(alarmAt);
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) w();
+  }
+
+  /** Drops the inputs and the partial map of a job that has ended. */
+  private async dropWorkingData(id: string): Promise<void> {
+    this.partialCache = null;
+    await this.ctx.storage.delete(await this.partialKeys());
+    await this.env.UPLOADS.delete(inputKeyOf(id)).catch(() => undefined);
+  }
+
+  private async partialKeys(): Promise<string[]> {
+    const pieces = (await this.ctx.storage.get<number>('partialPieces')) ?? 0;
+    return ['partialPieces', ...Array.from({ length: pieces }, (_, i) => `partial:${i}`)];
+  }
+
+  /** When a finished job's state goes: with its result (never for results kept until deleted). */
+  private expiryAlarm(state: JobState): number | null {
+    return state.expiresAt === null ? null : Date.parse(state.expiresAt);
+  }
+
+  /** Creates the job as `queued` (the caller sends the message next); a second create of the same job is a no-op. */
+  async create(spec: JobSpec): Promise<void> {
+    if (await this.load()) return;
+    const now = Date.now();
+    const state: JobState = {
+      v: 1,
+      ...spec,
+      status: 'queued',
+      progress: { stage: 'queued' },
+      attempts: 0,
+      sends: 1,
+      sentAt: now,
+      leaseUntil: null,
+      version: 0,
+      partialVersion: 0,
+    };
+    await this.save(state, now + QUEUED_MS);
+  }
+
+  async read(): Promise<JobState | null> {
+    return this.load();
+  }
+
+  /**
+   * The job's view once its version is newer than `sinceVersion` (or its partial map newer than
+   * `sincePartialVersion`), waiting up to `timeoutMs`; null for a job that does not exist (or was cancelled).
+   */
+  async watch(sinceVersion: number, sincePartialVersion: number, timeoutMs: number): Promise<JobChange | null> {
+    let state = await this.load();
+    if (state && state.version <= sinceVersion && state.partialVersion <= sincePartialVersion && state.status !== 'done' && state.status !== 'failed') {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(0, Math.min(timeoutMs, 30_000)));
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.waiters.add(() => done());
+      });
+      state = await this.load();
+    }
+    if (!state) return null;
+    const steps = this.history.filter((h) => h.version > sinceVersion).map((h) => h.progress);
+    const change: JobChange = { view: viewOf(state), version: state.version, partialVersion: state.partialVersion, steps: steps.length > 0 ? steps : [state.progress] };
+    if (state.partialVersion > sincePartialVersion && state.status !== 'done') {
+      const partial = await this.readPartial();
+      if (partial !== null) change.partial = partial;
+    }
+    return change;
+  }
+
+  private async readPartial(): Promise<string | null> {
+    if (this.partialCache !== null) return this.partialCache;
+    const pieces = (await this.ctx.storage.get<number>('partialPieces')) ?? 0;
+    if (pieces === 0) return null;
+    const keys = Array.from({ length: pieces }, (_, i) => `partial:${i}`);
+    const stored = await this.ctx.storage.get<string>(keys);
+    this.partialCache = keys.map((k) => stored.get(k) ?? '').join('');
+    return this.partialCache;
+  }
+
+  /** A delivery asks to run the job: the state when it may (now `running`, with a lease), else null. */
+  async begin(): Promise<JobState | null> {
+    const state = await this.load();
+    if (!state || state.status === 'done' || state.status === 'failed') return null;
+    const now = Date.now();
+    if (state.status === 'running' && state.leaseUntil !== null && state.leaseUntil > now) return null;
+    state.status = 'running';
+    state.attempts += 1;
+    state.leaseUntil = now + LEASE_MS;
+    state.progress = { stage: 'reading' };
+    await this.save(state, state.leaseUntil);
+    return state;
+  }
+
+  /** Progress from the consumer; renews its lease. False when the job is gone (cancelled): the consumer stops. */
+  async report(progress: JobProgress): Promise<boolean> {
+    const state = await this.load();
+    if (!state) return false;
+    if (state.status !== 'running') return state.status !== 'done' && state.status !== 'failed';
+    const now = Date.now();
+    const stageChanged = state.progress.stage !== progress.stage;
+    state.progress = { stage: progress.stage, ...(progress.done !== undefined ? { done: progress.done } : {}), ...(progress.total !== undefined ? { total: progress.total } : {}) };
+    state.leaseUntil = now + LEASE_MS;
+    if (stageChanged || now - this.lastWrite >= PROGRESS_WRITE_MS) await this.save(state, state.leaseUntil);
+    return true;
+  }
+
+  /** The latest partial result JSON (integrated gradients); replaces the previous one. */
+  async reportPartial(json: string): Promise<boolean> {
+    const state = await this.load();
+    if (!state) return false;
+    if (state.status !== 'running') return state.status !== 'done' && state.status !== 'failed';
+    const pieces = Math.ceil(json.length / PARTIAL_PIECE_CHARS);
+    const entries: Record<string, unknown> = { partialPieces: pieces };
+    for (let i = 0; i < pieces; i++) entries[`partial:${i}`] = json.slice(i * PARTIAL_PIECE_CHARS, (i + 1) * PARTIAL_PIECE_CHARS);
+    await this.ctx.storage.put(entries);
+    this.partialCache = json;
+    state.partialVersion += 1;
+    state.leaseUntil = Date.now() + LEASE_MS;
+    await this.save(state, state.leaseUntil);
+    return true;
+  }
+
+  /** The consumer gives the job back (it will be retried by the queue): queued again, lease released. */
+  async release(): Promise<void> {
+    const state = await this.load();
+    if (!state || state.status !== 'running') return;
+    state.status = 'queued';
+    state.progress = { stage: 'queued' };
+    state.leaseUntil = null;
+    state.sentAt = Date.now();
+    await this.save(state, state.sentAt + QUEUED_MS);
+  }
+
+  /** The result is stored: the job is done. False when the job is gone (cancelled meanwhile): the caller removes the result. */
+  async complete(): Promise<boolean> {
+    const state = await this.load();
+    if (!state) return false;
+    if (state.status === 'failed') return false;
+    if (state.status !== 'done') {
+      state.status = 'done';
+      state.progress = { stage: 'done' };
+      state.leaseUntil = null;
+      delete state.error;
+      await this.dropWorkingData(state.id);
+      await this.save(state, this.expiryAlarm(state));
+    }
+    return true;
+  }
+
+  /** The job ends `failed` with this error (a bad input's 4xx code, or `analysis_failed`). Finished jobs stay as they are. */
+  async fail(error: JobError): Promise<void> {
+    const state = await this.load();
+    if (!state || state.status === 'done' || state.status === 'failed') return;
+    state.status = 'failed';
+    state.progress = { stage: 'failed' };
+    state.error = { code: error.code, message: error.message };
+    state.leaseUntil = null;
+    await this.dropWorkingData(state.id);
+    await this.save(state, this.expiryAlarm(state));
+  }
+
+  /** Deleting the record: the job, its input and its partial map go; a consumer still running sees it gone. */
+  async cancel(): Promise<void> {
+    const state = await this.load();
+    if (state) await this.env.UPLOADS.delete(inputKeyOf(state.id)).catch(() => undefined);
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.state = null;
+    this.partialCache = null;
+    this.wake();
+  }
+
+  /** The watchdog, and the end of a finished job's state when its result expires. */
+  async alarm(): Promise<void> {
+    const state = await this.load();
+    if (!state) return;
+    const now = Date.now();
+    if (state.status === 'done' || state.status === 'failed') {
+      if (state.expiresAt !== null && Date.parse(state.expiresAt) <= now) await this.cancel();
+      return;
+    }
+    const stale = state.status === 'running' ? (state.leaseUntil ?? 0) <= now : state.sentAt + QUEUED_MS <= now;
+    if (!stale) {
+      await this.ctx.storage.setAlarm(state.status === 'running' ? state.leaseUntil! : state.sentAt + QUEUED_MS);
+      return;
+    }
+    if (state.sends >= MAX_SENDS) {
+      await this.fail({ code: 'analysis_failed', message: `The analysis did not finish after ${state.sends} tries (its worker stopped each time); upload the ECG again, and if it keeps failing, report it.` });
+      return;
+    }
+    state.status = 'queued';
+    state.progress = { stage: 'queued' };
+    state.leaseUntil = null;
+    state.sends += 1;
+    state.sentAt = now;
+    await this.env.JOB_QUEUE.send({ v: 1, id: state.id });
+    await this.save(state, now + QUEUED_MS);
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The queue consumer (wrangler.toml [[queues.consumers]]): one job message per invocation runs the unchanged core
+ * pipeline on the job's stored input and writes the result to KV exactly as an upload always has (`result:v1:{id}`,
+ * the one result schema), reporting progress and partial maps to the job's Durable Object (./analysis-job.ts).
+ *
+ * Failures: bad input (any LeadlightError with a 4xx status) fails the job once with its code and is acknowledged;
+ * anything else gives the job back and retries the message (max_retries), after which the dead-letter queue's
+ * consumer — this same handler, for `batch.queue` = the dead-letter queue — fails the job with `analysis_failed`.
+ * A duplicate delivery finds the job finished or leased and does nothing.
+ */
+import { LeadlightError, isLeadlightError } from '../core/errors.ts';
+import type { InputFile } from '../core/record.ts';
+import { checkResult } from '../core/result.ts';
+import { addMember, removeMember } from './cohorts.ts';
+import type { Env, MessageBatch, QueueMessage } from './env.ts';
+import { errorBodyOf, httpStatusOf } from './errors.ts';
+import { type AnalysisJobStub, type JobMessage, type JobProgress, type JobState, inputKeyOf, isJobMessage, unpackInput } from './job.ts';
+import { RESULT_KEY_PREFIX, putResultAt } from './store.ts';
+import type { UploadRequest } from './upload.ts';
+
+/** The dead-letter queue of the jobs queue (wrangler.toml). */
+export const DEAD_LETTER_QUEUE = 'leadlight-jobs-dead';
+/** KV values are limited to 25 MiB. */
+const MAX_RESULT_BYTES = 25 * 1024 * 1024;
+/** Short waits after each partial map (see `onPartial`). */
+const PARTIAL_FLUSH_WAITS = 3;
+/** Progress goes to the job at most this often (stage changes always). */
+const REPORT_MS = 250;
+
+/** What the consumer needs from the rest of Leadlight; ./analyze.ts provides the real pipeline and ORT runtime. */
+export interface Services {
+  /** Checks an upload before it is accepted (options, and that the files read as a record the model takes). */
+  check(files: InputFile[], options: UploadRequest['options'], env: Env): Promise<void>;
+  /** `onPartial`: the progressive results of integrated gradients — a first map, then refinements. */
+  analyze(files: InputFile[], options: UploadRequest['options'], env: Env, onProgress: (p: JobProgress) => void, onPartial?: (partial: unknown) => Promise<void>): Promise<unknown>;
+}
+
+export function jobOf(env: Env, id: string): AnalysisJobStub {
+  return env.JOBS.get(env.JOBS.idFromName(id));
+}
+
+/** Thrown inside the pipeline when the job was deleted while it ran. */
+class JobGone extends Error {}
+
+export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, services: Services): Promise<void> {
+  for (const message of batch.messages) {
+    if (!isJobMessage(message.body)) {
+      console.error('leadlight: a queue message that is not a job was dropped');
+      message.ack();
+      continue;
+    }
+    if (batch.queue === DEAD_LETTER_QUEUE) {
+      await jobOf(env, message.body.id).fail({ code: 'analysis_failed', message: 'The analysis failed inside Leadlight on every try; upload the ECG again, and if it keeps failing, report it.' });
+      message.ack();
+      continue;
+    }
+    await runJob(message as QueueMessage<JobMessage>, env, services);
+  }
+}
+
+async function runJob(message: QueueMessage<JobMessage>, env: Env, services: Services): Promise<void> {
+  const { id } = message.body;
+  const job = jobOf(env, id);
+  const state = await job.begin();
+  if (!state) {
+    // Finished, cancelled, unknown, or running under another delivery's live lease: nothing to do.
+    message.ack();
+    return;
+  }
+  try {
+    const json = await analyse(state, env, services, job);
+    await putResultAt(env.RESULTS, id, json, state);
+    if (state.membership) await addMember(env.RESULTS, state.membership, id, JSON.parse(json), state.expiry, new Date(state.createdAt));
+    if (!(await job.complete())) await removeStored(env, id, json);
+    message.ack();
+  } catch (e) {
+    if (e instanceof JobGone) {
+      message.ack();
+      return;
+    }
+    if (isLeadlightError(e) && httpStatusOf((e as LeadlightError).code) < 500) {
+      // The input's fault: final, with its stable code, never retried.
+      await job.fail(errorBodyOf(e).body.error);
+      message.ack();
+      return;
+    }
+    console.error('leadlight: analysis failed, the message will be retried', e);
+    await job.release().catch(() => undefined);
+    message.retry();
+  }
+}
+
+/** A job cancelled between its result's write and `complete`: its result and membership go again. */
+async function removeStored(env: Env, id: string, json: string): Promise<void> {
+  await removeMember(env.RESULTS, id, json);
+  await env.RESULTS.delete(RESULT_KEY_PREFIX + id);
+}
+
+/** Runs the pipeline on the job's input; returns the checked result JSON. */
+async function analyse(state: JobState, env: Env, services: Services, job: AnalysisJobStub): Promise<string> {
+  const object = await env.UPLOADS.get(inputKeyOf(state.id));
+  if (!object) throw new JobGone();
+  const files = unpackInput(new Uint8Array(await object.arrayBuffer()));
+  let gone = false;
+  let lastReport = 0;
+  let lastStage = '';
+  let reports: Promise<unknown> = Promise.resolve();
+  const send = (p: JobProgress) => {
+    reports = reports.then(() => job.report(p)).then((alive) => {
+      if (!alive) gone = true;
+    }, () => undefined);
+  };
+  const onProgress = (p: JobProgress) => {
+    if (gone) throw new JobGone();
+    // The pipeline's own `done` is not the job's: the result is stored (`storing`) before the job is done.
+    if (p.stage === 'done') return;
+    const now = Date.now();
+    if (p.stage === lastStage && now - lastReport < REPORT_MS) return;
+    lastStage = p.stage;
+    lastReport = now;
+    send(p);
+  };
+  const onPartial = async (partial: unknown) => {
+    await reports;
+    if (gone || !(await job.reportPartial(JSON.stringify(partial)))) {
+      gone = true;
+      throw new JobGone();
+    }
+    // A watcher of the job (a streamed upload, a report page) may share this isolate (always under wrangler dev):
+    // a few short waits let it take the partial map and send it on before the next WASM run holds the isolate.
+    for (let i = 0; i < PARTIAL_FLUSH_WAITS; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
+  const result = checkResult(await services.analyze(files, state.options, env, onProgress, onPartial));
+  await reports;
+  if (gone) throw new JobGone();
+  const json = JSON.stringify(result);
+  if (json.length > MAX_RESULT_BYTES) {
+    throw new LeadlightError('record_too_long', 'The result of this record is too large to store; upload a shorter record.');
+  }
+  send({ stage: 'storing' });
+  await reports;
+  return json;
+}
