@@ -27,8 +27,17 @@ import type { EcgReader, ReadOptions } from './types.ts';
 type Delimiter = ',' | ';' | '\t' | ' ';
 const DELIMITERS: Delimiter[] = [',', ';', '\t', ' '];
 const MAX_METADATA_LINES = 40;
+/** Longer lines are not metadata lines; a metadata key is at most this long (bounds the work on hostile lines). */
+const MAX_METADATA_CHARS = 4096;
+const MAX_KEY_CHARS = 100;
+/** Longer header cells are not lead or time names. */
+const MAX_HEADER_CELL_CHARS = 100;
+/** Longer lines are neither header nor metadata lines, nor the rows the layout is detected from. */
+const MAX_LAYOUT_LINE_CHARS = 64 * (MAX_HEADER_CELL_CHARS + 1);
 const MAX_COLUMNS = 64;
 const SNIFF_BYTES = 8192;
+/** A longer quoted cell is not taken as quoted (no cell of an ECG table is this long). */
+const MAX_QUOTED_CHARS = 4096;
 /** Rows split into more cells than this are cut there (they are ragged anyway): bounds the work per line. */
 const MAX_CELLS = MAX_COLUMNS + 1;
 
@@ -60,8 +69,9 @@ function unquote(cell: string): string {
 
 /**
  * Splits one row at `delimiter`. A cell that starts with `"` or `'` runs to its closing quote when that quote is
- * followed by the delimiter or the end of the line (so `"0,123"` is one cell and `Patient's` is not a quote). At
- * most MAX_CELLS cells are returned, so the scan of a hostile line is linear.
+ * followed by the delimiter or the end of the line (so `"0,123"` is one cell and `Patient's` is not a quote); a
+ * quote left open for more than MAX_QUOTED_CHARS is taken as text. At most MAX_CELLS cells are returned, so the scan
+ * of a hostile line is linear.
  */
 function splitRow(line: string, delimiter: Delimiter): string[] {
   const trimmed = line.trim();
@@ -78,7 +88,7 @@ function splitRow(line: string, delimiter: Delimiter): string[] {
       let k = j + 1;
       for (;;) {
         const close = trimmed.indexOf(q, k);
-        if (close < 0) break;
+        if (close < 0 || close - j > MAX_QUOTED_CHARS) break;
         if (q === '"' && trimmed[close + 1] === '"') {
           k = close + 2;
           continue;
@@ -107,6 +117,7 @@ const VOLT_UNIT = /^(mv|millivolts?|uv|µv|μv|microvolts?|v|volts?|nv|nanovolts
 
 /** A lead header cell without its unit: `I (mV)` → `I` + `mV`, `V1 [uV]`, `II_mV`, `V2 µV`. */
 function cleanHeaderCell(cell: string): { name: string; unit?: string } {
+  if (cell.length > MAX_HEADER_CELL_CHARS) return { name: cell };
   const m = /^(.*?)\s*[([{]\s*([^)\]}]*)\s*[)\]}]\s*$/u.exec(cell);
   if (m && m[1]) return { name: m[1].trim(), unit: m[2].trim() };
   const s = /^(.*?)[\s_-]+([a-zµμ]+)$/iu.exec(cell.trim());
@@ -117,11 +128,12 @@ function cleanHeaderCell(cell: string): { name: string; unit?: string } {
 const TIME_NAMES = /^(t|time|times|timestamp|elapsed\s*time|sec|secs|seconds|ms|msec|milliseconds|time_s|time_ms|time_sec|zeit)$/iu;
 const CLOCK_UNIT = /^(hh:)?mm:ss([.,](f+|m+|s+))?$/iu;
 
-type TimeUnit = 's' | 'ms' | 'clock';
+type TimeUnit = 's' | 'ms' | 'us' | 'clock';
 
 function timeUnitOf(unit: string): TimeUnit | undefined {
   const u = unit.replace(/[()[\]{}\s]/gu, '').toLowerCase();
   if (u === 'ms' || u === 'msec' || u === 'milliseconds') return 'ms';
+  if (u === 'us' || u === 'µs' || u === 'μs' || u === 'microseconds') return 'us';
   if (u === 's' || u === 'sec' || u === 'secs' || u === 'seconds') return 's';
   if (CLOCK_UNIT.test(u)) return 'clock';
   return undefined;
@@ -227,19 +239,31 @@ function setRate(meta: Metadata, hz: number, line: number): void {
   }
 }
 
+/** `s` without the blanks and the `;`/`,` padding of a spreadsheet row at either end (a linear scan). */
+function stripPadding(s: string): string {
+  const pad = (c: string) => c === ';' || c === ',' || c === ' ' || c === '\t';
+  let a = 0;
+  let b = s.length;
+  while (a < b && pad(s[a])) a++;
+  while (b > a && pad(s[b - 1])) b--;
+  return s.slice(a, b);
+}
+
 /**
  * Parses one `key: value` (or `key = value`, `key,value`, `key;value;;;;`) metadata line; unknown keys are
  * ignored (never kept). False when the line is not a metadata line.
  */
 function readMetadataLine(line: string, index: number, meta: Metadata): boolean {
   const t = line.trim();
+  if (t.length > MAX_METADATA_CHARS) return false;
   if (SECTION.test(t)) return true; // an INI-style section title
-  let key: string;
-  let value: string;
-  const m = /^"?([A-Za-z][^:=\t;,]*?)"?\s*[:=]\s*(.*)$/u.exec(t);
-  if (m) {
-    key = m[1];
-    value = m[2];
+  let key = '';
+  let value = '';
+  const sep = t.search(/[:=]/u);
+  const before = sep > 0 ? unquote(t.slice(0, sep)) : '';
+  if (/^[A-Za-z][^\t;,"]*$/u.test(before)) {
+    key = before;
+    value = t.slice(sep + 1);
   } else {
     // `key,value` (or ; or tab), also padded to the table width: `Sampling rate;500;;;;;;`
     let cells: string[] | undefined;
@@ -253,16 +277,17 @@ function readMetadataLine(line: string, index: number, meta: Metadata): boolean 
     }
     if (!cells) {
       // a lone label, possibly padded (`Patient;;;;`)
-      const label = t.replace(/[;,\t]+$/u, '').trim();
+      const label = stripPadding(t);
       return /^[A-Za-z][A-Za-z0-9 _()/.-]*:?$/u.test(label) && !/[;,\t]/u.test(label) && !leadNameOf(label);
     }
     if (cells.length > 3 || !/^[A-Za-z]/u.test(cells[0]) || cells[1] === '') return false;
-    key = cells[0].replace(/\s*[:=]$/u, '');
+    key = cells[0].endsWith(':') || cells[0].endsWith('=') ? cells[0].slice(0, -1).trim() : cells[0];
     value = cells.slice(1).join(' ');
   }
   const lineNo = index + 1;
   // the value without the padding of a spreadsheet row and without quotes
-  value = unquote(value.replace(/^[\s;,]+|[\s;,]+$/gu, ''));
+  if (key.length > MAX_KEY_CHARS) return false;
+  value = unquote(stripPadding(value).replace(/\s+/gu, ' '));
   const bracket = /^(.*?)\s*[([{]\s*([^)\]}]*)\s*[)\]}]\s*$/u.exec(key);
   const keyUnit = (bracket ? bracket[2] : '').toLowerCase();
   const keyName = (bracket ? bracket[1] : key).toLowerCase().replace(/[\s_.-]+/gu, '');
@@ -351,7 +376,11 @@ function nextLines(lines: string[], from: number, count: number): { line: string
 const LABCHART_KEY = /^(ChannelTitle|UnitName|Range|TopValue|BottomValue|Interval|ExcelDateTime|TimeFormat|DateFormat)=/iu;
 
 /** The table when line `i` is its header (with or without a units row below it) or its first headerless row. */
-function tableAt(line: string, i: number, following: { line: string; index: number }[], meta: Metadata): TableLayout | undefined {
+function tableAt(line: string, i: number, rows: { line: string; index: number }[], meta: Metadata): TableLayout | undefined {
+  // the layout is told from the rows before an overlong one (which the data loop then refuses by its line number)
+  const long = rows.findIndex((f) => f.line.length > MAX_LAYOUT_LINE_CHARS);
+  const following = long < 0 ? rows : rows.slice(0, long);
+  if (following.length === 0) return undefined;
   for (const withUnits of [false, true]) {
     if (withUnits && following.length < 2) break;
     const sample = following.slice(withUnits ? 1 : 0, withUnits ? 6 : 5);
@@ -381,6 +410,7 @@ function findLayout(lines: string[]): LayoutResult {
   for (let i = 0; i < limit; i++) {
     const line = lines[i];
     if (isSkippable(line)) continue;
+    if (line.length > MAX_LAYOUT_LINE_CHARS) return { stop: i, reason: `is longer than ${MAX_LAYOUT_LINE_CHARS} characters, too long for a header or metadata line` };
     // LabChart: after ChannelTitle= (and UnitName=), the first numeric row starts the data
     if (meta.channelTitles && !/^[A-Za-z]/u.test(line.trim())) {
       const cells = splitRow(line, '\t');
@@ -426,6 +456,7 @@ function diagnose(lines: string[], i: number): string {
   if (!best || best.leads < 2) return 'is neither a "key: value" metadata line nor a header row naming at least two leads (e.g. I, II, V1)';
   if (best.header.length > MAX_COLUMNS) return `has more than ${MAX_COLUMNS} columns`;
   for (const { line, index } of nextLines(lines, i + 1, 5)) {
+    if (line.length > MAX_LAYOUT_LINE_CHARS) return `is a header row but line ${index + 1} is longer than ${MAX_LAYOUT_LINE_CHARS} characters`;
     const cells = splitRow(line, best.d);
     if (cells.length !== best.header.length) return `is a header of ${best.header.length} columns but line ${index + 1} has ${cells.length}`;
     const k = cells.findIndex((c) => !isDataCell(c));
@@ -554,7 +585,7 @@ export function readCsv(file: InputFile, options: ReadOptions): RawRecord {
     if (n >= 2 && Number.isFinite(t[0]) && Number.isFinite(t[n - 1]) && t[n - 1] > t[0]) {
       const step = (t[n - 1] - t[0]) / (n - 1);
       const unit = timeUnit === 'clock' ? 's' : timeUnit ?? (1 / step >= 50 && 1 / step <= 20000 ? 's' : 'ms');
-      const perSecond = unit === 's' ? 1 : 1000;
+      const perSecond = unit === 's' ? 1 : unit === 'ms' ? 1000 : 1e6;
       const estimate = perSecond / step;
       if (!timeUnit) {
         warnings.push({ code: 'time_unit_assumed', message: `The time column states no unit; its steps were taken as ${unit === 's' ? 'seconds' : 'milliseconds'} (${round(estimate)} Hz).` });

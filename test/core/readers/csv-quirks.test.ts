@@ -262,3 +262,28 @@ describe('CSV quirk 4: a rate from a time column is rounded to the precision the
   ];
   for (const c of cases) it(`reads ${c.what}`, () => expectRead(c));
 });
+
+describe('CSV quirks on hostile lines', () => {
+  const table = write({ fs: 500, rows: 50 }).split('\n');
+  const M = 2_000_000;
+  const lines: [string, string][] = [
+    ['a label followed by two million blanks', `a${' '.repeat(M)}x`],
+    ['two million opening brackets', '('.repeat(M)],
+    ['a key and a million padded cells', `Sampling rate:${' ;'.repeat(M / 2)}x`],
+    ['a two-million-character header cell', `I,${'II ('.repeat(M / 4)},III`],
+    ['two million unclosed quotes', '"a,'.repeat(M / 3)],
+    ['two million double quotes', '"'.repeat(M)],
+    ['two million single quotes', "'".repeat(M)],
+  ];
+  for (const [what, line] of lines) {
+    for (const [where, at] of [['before the header', 0], ['among the first data rows', 3], ['far down the data', 40]] as const) {
+      it(`ends a table with ${what} ${where} in a record or a LeadlightError, quickly`, () => {
+        const file = text('h.csv', [...table.slice(0, at), line, ...table.slice(at)].join('\n'));
+        const start = performance.now();
+        expect(() => readCsv(file, opts)).toThrow(LeadlightError);
+        expect(csvReader.sniff(file)).toBeTypeOf('boolean');
+        expect(performance.now() - start).toBeLessThan(1000);
+      });
+    }
+  }
+});
