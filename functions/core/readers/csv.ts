@@ -318,7 +318,8 @@ function readMetadataLine(line: string, index: number, meta: Metadata): boolean 
   } else if (isRate && num) {
     setRate(meta, /khz/u.test(spec) ? round(num.value * 1000) : num.value, lineNo);
   } else if (GAIN_KEY.test(keyName) && num) {
-    if (/mm\s*(\/|per)\s*(mv|millivolt)/u.test(spec)) return true; // a display gain (10 mm/mV), not the sample scale
+    // a display setting (`Gain: 10 mm/mV`, `Time scale: 25 mm/s`), not the scale of the samples
+    if (/\bmm\b|mm\s*(\/|per)/u.test(spec) || timeUnit !== undefined || /time|speed/u.test(keyName)) return true;
     const voltPerCount = new RegExp(`${VOLT_WORD}\\s*(\\/|per)\\s*${COUNT_WORD}\\b`, 'u').exec(spec);
     const countPerVolt = new RegExp(`(${COUNT_WORD}\\s*)?(\\/|per)\\s*${VOLT_WORD}\\b`, 'u').exec(spec);
     const voltOnly = new RegExp(`^[^a-zµμ]*${VOLT_WORD}\\s*$`, 'u').exec(spec.trim());

@@ -172,6 +172,12 @@ describe('CSV quirk 2: units per column, per units row, and resolution lines ove
       file: write({ fs: 500, pre: ['Sampling rate: 500 Hz', 'Gain: 2.5 uV/LSB', 'Chart gain: 10 mm/mV'], cell: counts(0.0025) }),
       expectedMv: quantised(0.0025),
     },
+    {
+      what: 'integer counts under "Resolution: 1 µV", with "Time scale: 25 mm/s" and "Amplitude scale: 10 mm/mV" ignored',
+      fs: 500,
+      file: write({ fs: 500, pre: ['Sampling rate: 500 Hz', 'Time scale: 25 mm/s', 'Resolution: 1 µV', 'Amplitude scale: 10 mm/mV'], cell: counts(0.001) }),
+      expectedMv: quantised(0.001),
+    },
   ];
   for (const c of cases) it(`reads ${c.what}`, () => expectRead(c));
 
@@ -261,6 +267,12 @@ describe('CSV quirk 4: a rate from a time column is rounded to the precision the
     { what: 'a 500 Hz table with a unit-less time column in seconds as 500 Hz (with the unit assumed)', fs: 500, warnings: ['time_unit_assumed', 'units_assumed'], file: write({ fs: 500, timeHeader: 't', time: seconds3 }) },
   ];
   for (const c of cases) it(`reads ${c.what}`, () => expectRead(c));
+
+  it('prefers the time column to a metadata line that disagrees with it, and says so', () => {
+    const raw = readCsv(text('c.csv', write({ fs: 257, rows: 2570, pre: ['Sampling rate: 250 Hz'], timeHeader: 'time (s)', time: seconds3, header: LEADS.map((l) => `${l} (mV)`) })), opts);
+    expect(raw.samplingRateHz).toBe(257);
+    expect(raw.warnings).toEqual([{ code: 'sampling_rate_conflict', message: expect.stringMatching(/time column gives 257 Hz; the 250 Hz of line 1 was ignored/u) }]);
+  });
 });
 
 describe('CSV quirks on hostile lines', () => {
