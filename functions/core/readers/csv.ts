@@ -482,10 +482,12 @@ function sniffCsv(file: InputFile): boolean {
   }
 }
 
-/** A cell's number; NaN for anything but a plain decimal (so `NaN`, `Infinity`, `0x10`, `1,2,3` are refused). */
-function parseCell(cell: string, decimalComma: boolean): number {
-  if (!isNumericCell(cell) || (!decimalComma && cell.includes(','))) return NaN;
-  return Number(decimalComma ? cell.replace(',', '.') : cell);
+/**
+ * A cell's number; NaN for anything but a plain decimal (so `NaN`, `Infinity`, `0x10`, `1,2,3` are refused). A comma
+ * is a decimal comma: a cell holds one only with ; or tab or spaces as delimiter (`0,25`) or quoted (`"0,25"`).
+ */
+function parseCell(cell: string): number {
+  return isNumericCell(cell) ? Number(cell.replace(',', '.')) : NaN;
 }
 
 /** Reads a delimited ECG table into channels in mV (see the module comment for the rules). */
@@ -533,15 +535,18 @@ export function readCsv(file: InputFile, options: ReadOptions): RawRecord {
   });
   const labels = header.map((cell) => cleanHeaderCell(cell).name);
 
-  // Collect the data rows, bounded by the per-channel sample limit. A comma in a number is a decimal comma: with
-  // ; or tab or spaces as delimiter (`0,25`), and in a quoted cell of a comma-separated file (`"0,25"`).
+  // Collect the data rows, bounded by the per-channel sample limit.
   const values: number[][] = header.map(() => []);
   const empty = header.map(() => true);
   /** 0-based line of the first cell per column that is not a number (reported only if the column is not empty). */
   const firstBadLine = header.map(() => -1);
   let timeDecimals: number | undefined = 0;
   let rows = 0;
-  const headerWhere = layout.headerIndex >= 0 ? `the header (line ${layout.headerIndex + 1})` : 'the header';
+  const headerWhere = layout.headerless
+    ? `the first row (line ${layout.firstDataIndex + 1})`
+    : layout.headerIndex >= 0
+      ? `the header (line ${layout.headerIndex + 1})`
+      : `the first data row (line ${layout.firstDataIndex + 1})`;
   for (let i = layout.firstDataIndex; i < lines.length; i++) {
     const line = lines[i];
     if (isSkippable(line)) continue;
@@ -559,7 +564,7 @@ export function readCsv(file: InputFile, options: ReadOptions): RawRecord {
       const cell = cells[k];
       if (k === timeColumn) {
         const clock = cell.includes(':');
-        const v = clock ? clockSeconds(cell) : parseCell(cell, true);
+        const v = clock ? clockSeconds(cell) : parseCell(cell);
         if (clock && timeUnit !== 'clock') timeUnit = 'clock';
         values[k].push(v);
         if (timeDecimals !== undefined && Number.isFinite(v)) {
@@ -570,7 +575,7 @@ export function readCsv(file: InputFile, options: ReadOptions): RawRecord {
       }
       if (!isLead[k]) continue;
       if (cell !== '') empty[k] = false;
-      const v = parseCell(cell, true);
+      const v = parseCell(cell);
       if (!Number.isFinite(v) && firstBadLine[k] < 0) firstBadLine[k] = i;
       values[k].push(v);
     }

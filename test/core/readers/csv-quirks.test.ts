@@ -117,6 +117,12 @@ describe('CSV quirk 1: only a line that names the sampling rate, frequency or in
   ];
   for (const c of cases) it(`reads ${c.what}`, () => expectRead({ ...c, warnings: ['units_assumed'] }));
 
+  it('takes a sampling interval without a unit as ms or s by its size (the ranges for 50 Hz–20 kHz do not overlap), and says so', () => {
+    for (const [line, fs] of [['Sample interval: 2', 500], ['Sampling interval = 0.004', 250]] as const) {
+      expectRead({ what: line, fs, file: write({ fs, pre: [line, 'Units: mV'] }), warnings: ['time_unit_assumed'] });
+    }
+  });
+
   it('refuses a table whose only Hz values are a heart rate and filter frequencies (rather than read it at 50 Hz)', () => {
     const e = refusal(write({ fs: 500, pre: ['Heart rate: 92 bpm', 'High-pass: 0.05 Hz', 'Notch frequency: 50 Hz'] }));
     expect(e.code).toBe('sampling_rate_unsupported');
@@ -180,6 +186,11 @@ describe('CSV quirk 2: units per column, per units row, and resolution lines ove
     },
   ];
   for (const c of cases) it(`reads ${c.what}`, () => expectRead(c));
+
+  it('takes a resolution without a unit as µV per count, and says so', () => {
+    const file = write({ fs: 500, pre: ['Sampling rate: 500 Hz', 'Resolution: 5'], cell: counts(0.005) });
+    expectRead({ what: '', fs: 500, file, expectedMv: quantised(0.005), warnings: ['units_assumed'] });
+  });
 
   it('does not apply a resolution line to values that are already in the units of their columns, and says so', () => {
     const file = write({ fs: 500, pre: ['Sampling rate: 500 Hz', 'Resolution: 5 uV/bit'], header: LEADS.map((l) => `${l} (mV)`) });
