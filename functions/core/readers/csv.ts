@@ -4,7 +4,7 @@
  * lead names (aliases such as `DI`, `avr`, `V1-lead` via `leadNameOf`, units such as `I (mV)`, `V1 [uV]`, `II_mV`),
  * an optional units row below it (PhysioNet rdsamp/ATM: `'seconds','mV',…`), an optional time column (s, ms or
  * `hh:mm:ss.fff`), then one row per sample. LabChart text exports (`Interval=`, `ChannelTitle=`, `UnitName=` lines,
- * then rows that start with the time) are read too. The delimiter (comma, semicolon, tab or runs of spaces) is
+ * then rows that start with the time and may end in a `#*` comment) are read too, one block per file. The delimiter (comma, semicolon, tab or runs of spaces) is
  * detected from the first rows; cells may be quoted with `"` (RFC 4180 without quoted line breaks) or `'`, and a
  * quoted cell may hold a decimal comma (`"0,123"`). A table without a header is accepted only with 12 numeric
  * columns, taken in the standard order I, II, III, aVR, aVL, aVF, V1–V6 (with a warning).
@@ -358,6 +358,8 @@ interface TableLayout {
   /** A unit per column (from a units row or LabChart's `UnitName=`), when the file has one. */
   units?: string[];
   headerless: boolean;
+  /** A LabChart text export: rows may end in a `#*` comment; a second block's `Interval=` … lines are refused. */
+  labChart?: boolean;
   /** 0-based index of the header line (-1 when there is none), for messages. */
   headerIndex: number;
   firstDataIndex: number;
@@ -424,6 +426,7 @@ function findLayout(lines: string[]): LayoutResult {
             header: withTime ? ['Time', ...titles] : titles,
             units: withTime ? ['s', ...units] : units,
             headerless: false,
+            labChart: true,
             headerIndex: -1,
             firstDataIndex: i,
             delimiter: '\t',
@@ -548,8 +551,15 @@ export function readCsv(file: InputFile, options: ReadOptions): RawRecord {
       ? `the header (line ${layout.headerIndex + 1})`
       : `the first data row (line ${layout.firstDataIndex + 1})`;
   for (let i = layout.firstDataIndex; i < lines.length; i++) {
-    const line = lines[i];
+    let line = lines[i];
     if (isSkippable(line)) continue;
+    if (layout.labChart) {
+      if (LABCHART_KEY.test(line.trim())) {
+        throw new LeadlightError('header_syntax', `Line ${i + 1} starts a second LabChart block; export one block per file.`);
+      }
+      const comment = line.indexOf('#*');
+      if (comment >= 0) line = line.slice(0, comment);
+    }
     const cells = splitRow(line, delimiter);
     if (cells.length !== columns) {
       throw new LeadlightError(

@@ -227,7 +227,7 @@ describe('CSV quirk 3: valid layouts of real writers', () => {
       file: write({ fs: 500, timeHeader: '"Time (s)"', header: LEADS.map((l) => `"${l} (mV)"`), time: (n, fs) => `"${seconds3(n, fs).replace('.', ',')}"`, cell: (k, n, fs) => `"${mv(k, n, fs).replace('.', ',')}"` }),
     },
     {
-      what: 'a LabChart text export (Interval=, ChannelTitle=, UnitName= with µV chest leads, rows that start with the time)',
+      what: 'a LabChart text export (Interval=, ChannelTitle=, UnitName= with µV chest leads, rows that start with the time, a #* comment)',
       fs: 1000,
       file: [
         'Interval=\t0.001 s',
@@ -239,7 +239,7 @@ describe('CSV quirk 3: valid layouts of real writers', () => {
         `UnitName=\t${LEADS.map((_, k) => (k < LIMB ? 'mV' : 'µV')).join('\t')}`,
         `TopValue=\t${LEADS.map(() => '2.0').join('\t')}`,
         `BottomValue=\t${LEADS.map(() => '-2.0').join('\t')}`,
-        ...Array.from({ length: 2000 }, (_, n) => [(n / 1000).toFixed(3), ...LEADS.map((_, k) => mixed(k, n, 1000))].join('\t')),
+        ...Array.from({ length: 2000 }, (_, n) => [(n / 1000).toFixed(3), ...LEADS.map((_, k) => mixed(k, n, 1000))].join('\t') + (n === 700 ? '\t#* marker' : '')),
       ].join('\n'),
     },
   ];
@@ -257,6 +257,7 @@ describe('CSV quirk 3: a refused table names the line and column that stopped it
     ['a word in a data row', () => { const l = base(); l[40] = l[40].replace(/^([^,]*,[^,]*,)[^,]*/u, '$1n/a'); return l.join('\n'); }, 'signal_invalid', /^Line 41, column 3 \(III\)/u],
     ['a short row', () => { const l = base(); l[60] = l[60].split(',').slice(0, 11).join(','); return l.join('\n'); }, 'header_syntax', /^Line 61 has 11 columns but the header \(line 2\) has 12/u],
     ['a word in the first data rows', () => { const l = base(); l[3] = l[3].replace(/^([^,]*,[^,]*,[^,]*,)[^,]*/u, '$1--'); return l.join('\n'); }, 'header_syntax', /^Line 2 is a header row but line 4, column 4 is not a number/u],
+    ['a second LabChart block', () => ['Interval=\t0.002 s', `ChannelTitle=\t${LEADS.join('\t')}`, ...write({ fs: 500, rows: 30, delimiter: '\t', time: seconds3 }).split('\n').slice(1, 21), 'Interval=\t0.001 s', '0\t1'].join('\n'), 'header_syntax', /^Line 23 starts a second LabChart block/u],
     ['a line that is neither metadata nor a header', () => { const l = base(); l.splice(1, 0, '12,34,*,*'); return l.join('\n'); }, 'header_syntax', /^Line 2 is neither/u],
   ];
   for (const [what, file, code, message] of cases) {
