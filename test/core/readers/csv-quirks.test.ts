@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { LeadlightError } from '../../../functions/core/errors.ts';
 import type { InputFile } from '../../../functions/core/record.ts';
 import { csvReader, readCsv } from '../../../functions/core/readers/csv.ts';
+import { readEcg } from '../../../functions/core/readers/registry.ts';
 import { DEFAULT_READ_OPTIONS } from '../../../functions/core/readers/types.ts';
 
 const opts = DEFAULT_READ_OPTIONS;
@@ -249,6 +250,13 @@ describe('CSV quirk 3: valid layouts of real writers', () => {
       expectRead(c);
     });
   }
+
+  it('passes each of these layouts through readEcg as a 12-lead csv record at its rate', async () => {
+    for (const c of cases) {
+      const record = await readEcg([text('q.txt', c.file)]);
+      expect([record.format, record.samplingRateHz, record.leads]).toEqual(['csv', c.fs, LEADS]);
+    }
+  });
 });
 
 describe('CSV quirk 3: a refused table names the line and column that stopped it', () => {
