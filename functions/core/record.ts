@@ -1,6 +1,6 @@
 /**
  * The one ECG record model. Every reader produces a `RawRecord` (its channels as stored, in mV); `toEcgRecord`
- * maps lead aliases, derives missing limb leads from I and II (Einthoven/Goldberger: III = II − I,
+ * maps lead aliases, negates inverted leads (`-aVR`, as Cabrera displays store it), derives missing limb leads from I and II (Einthoven/Goldberger: III = II − I,
  * aVR = −(I + II)/2, aVL = I − II/2, aVF = II − I/2), checks plausibility and returns the 12 leads in the fixed
  * order I, II, III, aVR, aVL, aVF, V1–V6.
  *
@@ -87,15 +87,59 @@ const ALIASES: Record<string, LeadName> = (() => {
 function normaliseLabel(label: string): string {
   return label
     .toLowerCase()
-    .replace(/^(ecg|lead|ableitung|derivation|deriv)[\s_:-]*/u, (m) => (m.startsWith('lead') ? 'lead' : ''))
+    .replace(/^(ecg|ekg|lead|ableitung|derivation|deriv)[\s_:-]*/u, (m) => (m.startsWith('lead') ? 'lead' : ''))
     .replace(/[\s_\-.:()]/gu, '');
 }
 
-/** Maps a channel label as written in a file (`DI`, `avr`, `V1-lead`, `MDC_ECG_LEAD_V1`, …) to a lead name. */
-export function leadNameOf(label: string): LeadName | undefined {
+/** A channel label's lead and whether the channel holds that lead inverted (`-aVR`: the negated aVR). */
+export interface LeadOf {
+  lead: LeadName;
+  inverted: boolean;
+}
+
+/** A minus sign (hyphen-minus, U+2212 minus sign, U+2013 en dash) touching a lead name, before or after it. */
+const LEADING_MINUS = /^[-\u2212\u2013]\S/u;
+const TRAILING_MINUS = /\S[-\u2212\u2013]$/u;
+const PREFIX = /^(ecg|ekg|lead|ableitung|derivation|deriv)([\s_:]*)(.*)$/isu;
+
+/**
+ * The sign of a label: `-aVR`, `−aVR`, `aVR-`, `ECG -aVR`, `EKG−V1` and MDC `aVRneg` (IEEE 11073-10102's
+ * MDC_ECG_LEAD_aVRneg) name inverted leads. A hyphen or en dash directly after a prefix is a separator
+ * (`ECG-I` is lead I, as before); a sign must touch the lead name (`ECG - aVR` is aVR, not −aVR).
+ */
+function signOf(label: string): { body: string; inverted: boolean } {
+  let s = label.trim();
+  const prefix = PREFIX.exec(s);
+  if (prefix && prefix[3] !== '') {
+    s = prefix[3];
+    if (prefix[2] === '' && /^[-\u2013]/u.test(s)) s = s.slice(1);
+  }
+  if (LEADING_MINUS.test(s)) return { body: s.slice(1), inverted: true };
+  if (TRAILING_MINUS.test(s)) return { body: s.slice(0, -1), inverted: true };
+  if (/\Sneg$/iu.test(s)) return { body: s.slice(0, -3), inverted: true };
+  return { body: label, inverted: false };
+}
+
+/**
+ * Maps a channel label as written in a file (`DI`, `avr`, `V1-lead`, `MDC_ECG_LEAD_V1`, `EKG V1`, …) to its lead,
+ * and says whether the channel is that lead inverted (`-aVR`, `−aVR`, `aVR-`, `MDC_ECG_LEAD_aVRneg`: Cabrera
+ * displays store −aVR, SCP-ECG lead id 65 per EN 1064 Table 19).
+ */
+export function leadOf(label: string): LeadOf | undefined {
   const mdc = /^MDC_ECG_LEAD_(.+)$/iu.exec(label.trim());
-  const key = normaliseLabel(mdc ? mdc[1] : label);
-  return ALIASES[key];
+  const text = mdc ? mdc[1] : label;
+  const plain = ALIASES[normaliseLabel(text)];
+  const { body, inverted } = signOf(text);
+  if (inverted) {
+    const lead = ALIASES[normaliseLabel(body)];
+    if (lead) return { lead, inverted: true };
+  }
+  return plain ? { lead: plain, inverted: false } : undefined;
+}
+
+/** The lead a channel label names, inverted or not (see `leadOf`); undefined when it names none. */
+export function leadNameOf(label: string): LeadName | undefined {
+  return leadOf(label)?.lead;
 }
 
 /** Bounds a record must respect; the edge may pass tighter ones. */
@@ -132,7 +176,8 @@ function robustPeakToPeak(x: ArrayLike<number>): number {
 }
 
 /**
- * Turns a reader's channels into the 12-lead record: maps aliases, derives III, aVR, aVL, aVF from I and II
+ * Turns a reader's channels into the 12-lead record: maps aliases, negates inverted leads (`-aVR` → aVR, with a
+ * `lead_inverted` warning), derives III, aVR, aVL, aVF from I and II
  * where missing, refuses records without enough leads, flags non-finite values and implausible amplitudes.
  */
 export function toEcgRecord(raw: RawRecord, limits: RecordLimits = DEFAULT_RECORD_LIMITS): EcgRecord {
@@ -145,14 +190,30 @@ export function toEcgRecord(raw: RawRecord, limits: RecordLimits = DEFAULT_RECOR
   }
   const warnings = [...raw.warnings];
   const byLead = new Map<LeadName, Float32Array | Float64Array>();
+  const inverted: string[] = [];
   for (const channel of raw.channels) {
-    const lead = leadNameOf(channel.label);
-    if (!lead) continue;
+    const found = leadOf(channel.label);
+    if (!found) continue;
+    const { lead } = found;
     if (byLead.has(lead)) {
       warnings.push({ code: 'duplicate_lead', message: `Lead ${lead} appears more than once; the first one is used.` });
       continue;
     }
+    if (found.inverted) {
+      const source = channel.samplesMv;
+      const negated = source instanceof Float32Array ? new Float32Array(source.length) : new Float64Array(source.length);
+      for (let n = 0; n < source.length; n++) negated[n] = -source[n];
+      byLead.set(lead, negated);
+      inverted.push(`"${channel.label}" → ${lead}`);
+      continue;
+    }
     byLead.set(lead, channel.samplesMv);
+  }
+  if (inverted.length) {
+    warnings.push({
+      code: 'lead_inverted',
+      message: `Channel${inverted.length > 1 ? 's' : ''} ${inverted.join(', ')} ${inverted.length > 1 ? 'hold inverted leads (as a Cabrera display shows −aVR); they were' : 'holds the inverted lead (as a Cabrera display shows −aVR); it was'} negated to give the standard lead.`,
+    });
   }
   const lengths = [...byLead.values()].map((s) => s.length);
   const samples = lengths.length ? Math.min(...lengths) : 0;
