@@ -3,7 +3,10 @@
  * EDF+ (Kemp & Olivan 2003, Clin Neurophysiol 114:1755) and BioSemi's 24-bit BDF variant: a 256-byte ASCII header,
  * 256 bytes of ASCII header per signal, then data records holding `samples per record` little-endian integers
  * per signal. Physical value = (digital − digital min) × (physical max − physical min) / (digital max − digital min)
- * + physical min, in the signal's physical dimension (uV, mV or V, converted to mV).
+ * + physical min, in the signal's physical dimension (uV, mV or V, converted to mV; `µV` also in UTF-8 or as Greek
+ * mu, as many writers store it although EDF requires ASCII). A dimension that names no voltage is judged from the
+ * physical range (µV above a span of 1000, V below 1, else mV) with a `units_assumed` warning saying so. Labels
+ * map through `leadOf` (record.ts): `ECG I` (the EDF+ standard texts), `EKG I`, `ECG-I`, `-aVR`.
  *
  * EDF+ annotation signals are skipped; EDF+D (discontinuous) records are refused. Only the ECG leads must share
  * one sampling rate (other signals at other rates are ignored). Channels whose samples are all identical (e.g. the
@@ -56,14 +59,53 @@ function parseNumber(text: string, what: string): number {
   return v;
 }
 
-/** Physical dimension → factor to millivolts, or undefined when the dimension is not a voltage. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A text field that EDF requires to be ASCII (Kemp 1992 §2.1) but writers fill with UTF-8 (`µV` as C2 B5, `−aVR`
+ * with U+2212): decoded as UTF-8 when the bytes are valid UTF-8, else byte for byte (Latin-1, where B5 is `µ`).
+ */
+function headerText(bytes: Uint8Array, start: number, length: number): string {
+  const field = bytes.subarray(start, Math.min(bytes.length, start + length));
+  let nonAscii = false;
+  for (const c of field) if (c >= 0x80) nonAscii = true;
+  if (nonAscii) {
+    try {
+      return UTF8.decode(field).trim();
+    } catch {
+      // not UTF-8: fall through to one character per byte
+    }
+  }
+  return ascii(bytes, start, length);
+}
+
+/**
+ * Physical dimension (EDF+ §2.1.3.2: `uV`, `mV`, `V`, prefixes per the standard texts) → factor to millivolts, or
+ * undefined when the dimension is not a voltage. Also accepted: the micro sign U+00B5 and Greek mu U+03BC (in
+ * UTF-8 or Latin-1), `æV` (the micro sign of code page 437 read as Latin-1), spelled-out and plural units.
+ */
 function toMvFactor(dimension: string): number | undefined {
-  const d = dimension.replace(/\s/gu, '').toLowerCase();
-  if (d === 'uv' || d === 'µv' || d === 'μv' || d === 'microv' || d === 'microvolt') return 1e-3;
+  const d = dimension
+    .replace(/\s/gu, '')
+    .toLowerCase()
+    .replace(/^[\u00b5\u03bc\u00e6]/u, 'u')
+    .replace(/s$/u, '');
+  if (d === 'uv' || d === 'microv' || d === 'microvolt') return 1e-3;
   if (d === 'mv' || d === 'millivolt') return 1;
   if (d === 'v' || d === 'volt') return 1e3;
-  if (d === 'nv') return 1e-6;
+  if (d === 'nv' || d === 'nanovolt') return 1e-6;
   return undefined;
+}
+
+/**
+ * Units of a signal whose dimension names no voltage, judged from its physical range: an ECG front end spans a few
+ * to a few hundred mV, so a span above 1000 is taken as µV and one below 1 as V; the caller says so in a warning.
+ */
+function guessMvFactor(s: EdfSignalHeader): { factor: number; unit: string } {
+  const span = Math.abs(s.physicalMax - s.physicalMin);
+  if (span > 1000) return { factor: 1e-3, unit: 'µV' };
+  if (span < 1) return { factor: 1e3, unit: 'V' };
+  return { factor: 1, unit: 'mV' };
 }
 
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
@@ -156,11 +198,12 @@ export function readEdf(file: InputFile, options: ReadOptions): RawRecord {
   let recordCount = parseNumber(ascii(b, 236, 8), 'number of data records');
 
   const field = (offset: number, width: number, i: number) => ascii(b, 256 + offset * ns + width * i, width);
+  const text = (offset: number, width: number, i: number) => headerText(b, 256 + offset * ns + width * i, width);
   const signals: EdfSignalHeader[] = [];
   for (let i = 0; i < ns; i++) {
     signals.push({
-      label: field(0, 16, i),
-      physicalDimension: field(96, 8, i),
+      label: text(0, 16, i),
+      physicalDimension: text(96, 8, i),
       physicalMin: parseNumber(field(104, 8, i), 'physical minimum'),
       physicalMax: parseNumber(field(112, 8, i), 'physical maximum'),
       digitalMin: parseNumber(field(120, 8, i), 'digital minimum'),
@@ -226,10 +269,11 @@ export function readEdf(file: InputFile, options: ReadOptions): RawRecord {
     }
     let toMv = toMvFactor(s.physicalDimension);
     if (toMv === undefined) {
-      toMv = 1;
+      const guess = guessMvFactor(s);
+      toMv = guess.factor;
       warnings.push({
         code: 'units_assumed',
-        message: `Signal "${s.label}" has physical dimension "${s.physicalDimension}"; it was taken as millivolts.`,
+        message: `Signal "${s.label}" has physical dimension "${s.physicalDimension}", which is not a voltage unit, so its units could not be determined; from its physical range ${s.physicalMin} to ${s.physicalMax} it was taken as ${guess.unit}. Check the amplitudes.`,
       });
     }
     const gain = ((s.physicalMax - s.physicalMin) / (s.digitalMax - s.digitalMin)) * toMv;
