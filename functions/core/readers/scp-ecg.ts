@@ -10,7 +10,9 @@
  * Section 4 QRS locations, the Section 5 reference beats and the device's decimation filter), bimodal compression
  * and custom (non-default) Huffman tables. A lead whose Section 6 data holds fewer samples than Section 3 declares
  * is `truncated_signal`, except for uncompressed leads whose 16-bit byte count overflowed (a known writer bug, seen
- * in the Contec converter's files): those are read as far as their data goes, with a warning.
+ * in the Contec converter's files): those are read as far as their data goes, with a warning. Section 3 sample
+ * ranges numbered from 0 instead of 1 (first 0, last N: N samples if the writer kept 1-based ends, N + 1 if it
+ * numbered 0-based throughout) are read with the count Section 6 holds, within those two, with a warning.
  */
 import { LeadlightError } from '../errors.ts';
 import type { InputFile, RawChannel, RawRecord, RecordWarning } from '../record.ts';
@@ -75,6 +77,12 @@ class BitReader {
   remaining(): number {
     return this.end - this.bit;
   }
+  /** True when what is left is fewer than 16 bits, all zero: the padding of a lead's last byte(s), not a value. */
+  restIsPadding(): boolean {
+    if (this.remaining() >= 16) return false;
+    for (let i = this.bit; i < this.end; i++) if ((this.bytes[i >> 3] >> (7 - (i & 7))) & 1) return false;
+    return true;
+  }
   read(n: number): number {
     let v = 0;
     for (let i = 0; i < n; i++, this.bit++) v = (v << 1) | ((this.bytes[this.bit >> 3] >> (7 - (this.bit & 7))) & 1);
@@ -86,8 +94,7 @@ class BitReader {
  * Decodes `count` values with the default Huffman table of EN 1064 (Annex, Table 7): 0 → `0`, ±1…±8 → prefixes of
  * 1s ending `0` then the sign bit, `1111111110` + 8-bit and `1111111111` + 16-bit two's-complement escapes.
  */
-function decodeDefaultHuffman(data: Uint8Array, count: number, out: Int32Array): number {
-  const bits = new BitReader(data);
+function decodeDefaultHuffman(bits: BitReader, count: number, out: Int32Array): number {
   let n = 0;
   for (; n < count; n++) {
     if (bits.remaining() === 0) break;
@@ -209,14 +216,21 @@ export function readScp(file: InputFile, options: ReadOptions): RawRecord {
   }
   if (leadCount === 0) throw new LeadlightError('lead_missing', 'The SCP-ECG file defines no leads; Leadlight needs a 12-lead ECG.');
   if (s3.length < 18 + 9 * leadCount) throw damaged('section 3 shorter than its lead list');
-  const leads: { id: number; samples: number }[] = [];
+  // EN 1064 (Section 3, lead definition) numbers samples from 1, the ending sample included. Some writers number
+  // from 0: first 0 and last N stand for N samples (a 1-based last) or N + 1 (0-based throughout); Section 6's
+  // data decides between the two (see `needed` below).
+  const leads: { id: number; samples: number; zeroBased: boolean }[] = [];
   for (let k = 0; k < leadCount; k++) {
     const p = s3.offset + 18 + 9 * k;
     const start = v.getUint32(p, true);
     const end = v.getUint32(p + 4, true);
-    if (start < 1 || end < start) throw damaged(`lead ${k + 1} has an invalid sample range`);
-    leads.push({ id: b[p + 8], samples: end - start + 1 });
+    const zeroBased = start === 0 && end >= 1;
+    if ((start < 1 && !zeroBased) || end < start) {
+      throw damaged(`section 3, lead ${k + 1} has an invalid sample range: starting sample ${start}, ending sample ${end}`);
+    }
+    leads.push({ id: b[p + 8], samples: end - start + 1, zeroBased });
   }
+  const zeroBasedLeads: { label: string; samples: number }[] = [];
   // Section 6: rhythm data.
   const p6 = s6.offset + 16;
   if (s6.length < 22 + 2 * leadCount) throw damaged('section 6 too short');
@@ -233,39 +247,59 @@ export function readScp(file: InputFile, options: ReadOptions): RawRecord {
   const sectionEnd = s6.offset + s6.length;
   const channels: RawChannel[] = [];
   const shortLeads: string[] = [];
+  const decoded: { label: string; values: Int32Array; got: number; bits: BitReader | undefined }[] = [];
+  // Whether a zero-based writer numbered 0-based throughout (first 0, last N: N + 1 samples) rather than keeping a
+  // 1-based last (N samples): one lead whose Huffman data goes on past N values (more than zero padding) decides
+  // for all, as one writer numbers every lead alike.
+  let onePastLast = false;
   for (let k = 0; k < leadCount; k++) {
     const byteCount = v.getUint16(p6 + 6 + 2 * k, true);
     if (dataPos + byteCount > sectionEnd) {
       throw new LeadlightError('truncated_signal', `The SCP-ECG rhythm data of lead ${k + 1} runs past its section; the file is truncated.`);
     }
-    const declared = leads[k].samples;
+    const { samples: declared, zeroBased } = leads[k];
     if (declared > options.maxSamplesPerChannel) {
       throw new LeadlightError('record_too_long', `The SCP-ECG file declares ${declared} samples per lead; at most ${options.maxSamplesPerChannel} are accepted. Upload a shorter excerpt.`);
     }
+    // A zero-based lead (first 0, last N) holds N or N + 1 samples: at least `needed`, at most `declared`.
+    const needed = zeroBased ? declared - 1 : declared;
     const data = b.subarray(dataPos, dataPos + byteCount);
     dataPos += byteCount;
-    const values = new Int32Array(declared);
+    // At most what the bytes can hold: 1 bit per Huffman value, 2 bytes per plain one.
+    const values = new Int32Array(Math.min(declared, huffman === 'default' ? byteCount * 8 : byteCount >> 1));
+    const label = SCP_LEAD_NAMES[leads[k].id] ?? `lead id ${leads[k].id}`;
     let got: number;
+    let bits: BitReader | undefined;
     if (huffman === 'default') {
-      got = decodeDefaultHuffman(data, declared, values);
+      bits = new BitReader(data);
+      got = decodeDefaultHuffman(bits, needed, values);
+      if (zeroBased && got === needed && !bits.restIsPadding()) onePastLast = true;
     } else {
-      got = Math.min(declared, byteCount >> 1);
+      got = values.length;
       const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
       for (let n = 0; n < got; n++) values[n] = dv.getInt16(2 * n, true);
     }
-    const label = SCP_LEAD_NAMES[leads[k].id] ?? `lead id ${leads[k].id}`;
-    if (got < declared) {
+    if (got < needed) {
       // Only the known writer bug is tolerated: uncompressed data whose 16-bit byte count overflowed (the writer
       // stored the first 65534 bytes of each lead). Any other shortfall means a damaged or truncated file.
       const overflowed = huffman === 'none' && byteCount >= 0xfffe && declared * 2 > 0xffff;
       if (!overflowed) {
         throw new LeadlightError(
           'truncated_signal',
-          `The SCP-ECG rhythm data of lead ${label} holds ${got} of the ${declared} samples section 3 declares; the file is damaged or truncated.`,
+          `The SCP-ECG rhythm data of lead ${label} holds ${got} of the ${needed} samples section 3 declares; the file is damaged or truncated.`,
         );
       }
-      shortLeads.push(`${label} (${got} of ${declared})`);
+      shortLeads.push(`${label} (${got} of ${needed})`);
     }
+    decoded.push({ label, values, got, bits });
+  }
+  for (let k = 0; k < leadCount; k++) {
+    const { samples: declared, zeroBased } = leads[k];
+    const needed = zeroBased ? declared - 1 : declared;
+    const { label, values, bits } = decoded[k];
+    let { got } = decoded[k];
+    if (bits && zeroBased && onePastLast && got === needed && values.length > needed) got += decodeDefaultHuffman(bits, 1, values.subarray(needed));
+    if (zeroBased) zeroBasedLeads.push({ label, samples: got });
     // Undo difference encoding (EN 1064 §5.9.3): first differences x[n] = d[n] + x[n−1]; second x[n] = d[n] + 2x[n−1] − x[n−2].
     if (differences === 1) for (let n = 1; n < got; n++) values[n] += values[n - 1];
     else if (differences === 2) for (let n = 2; n < got; n++) values[n] += 2 * values[n - 1] - values[n - 2];
@@ -280,6 +314,15 @@ export function readScp(file: InputFile, options: ReadOptions): RawRecord {
     warnings.push({
       code: 'signal_truncated',
       message: `The rhythm data holds fewer samples than the lead definitions declare for ${shortLeads.join(', ')}; only the stored samples are used.`,
+    });
+  }
+  if (zeroBasedLeads.length) {
+    const which = zeroBasedLeads.length === leadCount ? 'every lead' : `lead${zeroBasedLeads.length > 1 ? 's' : ''} ${zeroBasedLeads.map((l) => l.label).join(', ')}`;
+    const counts = [...new Set(zeroBasedLeads.map((l) => l.samples))];
+    const held = counts.length === 1 ? `the ${counts[0]} samples` : `the samples (${zeroBasedLeads.map((l) => `${l.label}: ${l.samples}`).join(', ')})`;
+    warnings.push({
+      code: 'sample_numbering_zero_based',
+      message: `Section 3 numbers the samples of ${which} from 0 instead of 1 as EN 1064 requires; the leads were read with ${held} their rhythm data holds.`,
     });
   }
   const record: RawRecord = {
