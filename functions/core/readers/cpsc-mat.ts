@@ -5,12 +5,18 @@
  * for Evaluating the Algorithms of Electrocardiogram Rhythm and Morphology Abnormality Detection", J. Med. Imaging
  * Health Inform. 8(7), 2018).
  *
+ * The same layout from other writers (any struct with a 12 × N or N × 12 `data`) often states its sampling rate in
+ * a field (`fs`, `Fs`, `freq`, `srate`, `sampleRate`, `samplingRate`, `SamplingFrequency`, `sampling_rate`, …) or
+ * in a top-level scalar of such a name: that rate is used. Without one, the rate given in the options is used, else
+ * the CPSC 2018 rate of 500 Hz with a `sampling_rate_assumed` warning. A rate field that is not a positive number
+ * is refused (`sampling_rate_unsupported`, naming the field) rather than replaced by a guess.
+ *
  * A Level 5 file that holds a PhysioNet-style `val` matrix instead is a signal file without its WFDB header:
  * the reader then asks for the `.hea` (`record_incomplete`).
  */
 import { LeadlightError } from '../errors.ts';
-import type { InputFile, RawRecord } from '../record.ts';
-import { type MatValue, isMatV5, parseMatV5 } from './matlab.ts';
+import type { InputFile, RawRecord, RecordWarning } from '../record.ts';
+import { type MatFile, type MatValue, isMatV5, parseMatV5 } from './matlab.ts';
 import type { EcgReader, ReadOptions } from './types.ts';
 
 export const CPSC_LEADS = ['I', 'II', 'III', 'aVR', 'aVL', 'aVF', 'V1', 'V2', 'V3', 'V4', 'V5', 'V6'] as const;
@@ -21,6 +27,48 @@ function field(rec: Record<string, MatValue> | undefined, name: string): MatValu
   const key = Object.keys(rec).find((k) => k.toLowerCase() === name);
   return key === undefined ? undefined : rec[key];
 }
+
+/** Field and variable names that hold a sampling rate in Hz, compared in lower case without `_`. */
+const RATE_NAMES = ['fs', 'freq', 'frequency', 'srate', 'samplerate', 'samplingrate', 'samplefrequency', 'samplingfrequency', 'samplingfreq'];
+const isRateName = (name: string) => RATE_NAMES.includes(name.toLowerCase().replace(/_/gu, ''));
+
+/** A rate value: a numeric scalar (or equal values, one per lead) or text such as `1000` or `1000 Hz`; else NaN. */
+function rateOf(value: MatValue): number {
+  if (value.kind === 'numeric' && !value.complex && value.data.length > 0 && value.data.every((x) => x === value.data[0])) return value.data[0];
+  if (value.kind === 'char') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(?:hz)?\s*$/iu.exec(value.text);
+    if (m) return Number(m[1]);
+  }
+  return Number.NaN;
+}
+
+/**
+ * The sampling rate the file states: a rate field of the struct, else a top-level variable of a rate name.
+ * Returns undefined when there is none; refuses a rate that is not a positive finite number.
+ */
+function statedRate(mat: MatFile, structName: string, rec: Record<string, MatValue>): { hz: number; where: string } | undefined {
+  const key = Object.keys(rec).find(isRateName);
+  const found = key !== undefined
+    ? { value: rec[key], where: `the field "${safe(key)}" of struct "${safe(structName)}"` }
+    : (() => {
+        const v = mat.variables.find((x) => isRateName(x.name));
+        return v ? { value: v.value, where: `the variable "${safe(v.name)}"` } : undefined;
+      })();
+  if (!found) return undefined;
+  const hz = rateOf(found.value);
+  if (!(Number.isFinite(hz) && hz > 0)) {
+    const v = found.value;
+    const shown = v.kind === 'numeric' ? (v.data.length === 1 ? String(v.data[0]) : `${v.dims.join(' × ')} values`) : v.kind === 'char' ? `"${safe(v.text.slice(0, 20))}"` : `a ${v.kind}`;
+    throw new LeadlightError(
+      'sampling_rate_unsupported',
+      `The MATLAB file states its sampling rate in ${found.where}, but its value (${shown}) is not a positive number of Hz; save the rate as a number (e.g. fs = 500).`,
+    );
+  }
+  return { hz, where: found.where };
+}
+
+/** A name from the file, safe to show in a message. */
+const safe = (name: string) => name.replace(/[^\w.\- ]/gu, '?').slice(0, 64);
 
 function stem(name: string): string {
   return name.replace(/^.*[\\/]/u, '').replace(/\.[^.]*$/u, '').replace(/[^\w.\-~+]/gu, '?').slice(0, 64);
@@ -81,12 +129,29 @@ export const cpscMatReader: EcgReader = {
       for (let n = 0; n < samples; n++) out[n] = transposed ? data.data[lead * rows + n] : data.data[n * leads + lead];
       return { label, samplesMv: out };
     });
+    const warnings: RecordWarning[] = [];
+    const stated = statedRate(mat, struct.name, rec);
+    let samplingRateHz: number;
+    if (stated) {
+      samplingRateHz = stated.hz;
+      if (options.samplingRateHz !== undefined && Math.abs(options.samplingRateHz - stated.hz) > 1e-6 * stated.hz) {
+        warnings.push({ code: 'sampling_rate_conflict', message: `The file states ${stated.hz} Hz (${stated.where}); the given ${options.samplingRateHz} Hz was ignored.` });
+      }
+    } else if (options.samplingRateHz !== undefined) {
+      samplingRateHz = options.samplingRateHz;
+    } else {
+      samplingRateHz = CPSC_SAMPLING_RATE_HZ;
+      warnings.push({
+        code: 'sampling_rate_assumed',
+        message: `The MATLAB file states no sampling rate (no field such as "fs" or "samplingRate"); ${CPSC_SAMPLING_RATE_HZ} Hz, the rate of CPSC 2018 files, was assumed. Give the rate if the ECG was recorded at another.`,
+      });
+    }
     const raw: RawRecord = {
       name: stem(main.name),
       format: 'cpsc-mat',
-      samplingRateHz: options.samplingRateHz ?? CPSC_SAMPLING_RATE_HZ,
+      samplingRateHz,
       channels,
-      warnings: [],
+      warnings,
     };
     const age = field(rec, 'age');
     if (age?.kind === 'numeric' && age.data.length === 1 && Number.isFinite(age.data[0]) && age.data[0] >= 0 && age.data[0] <= 130) {
