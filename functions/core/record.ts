@@ -190,7 +190,7 @@ export function toEcgRecord(raw: RawRecord, limits: RecordLimits = DEFAULT_RECOR
   }
   const warnings = [...raw.warnings];
   const byLead = new Map<LeadName, Float32Array | Float64Array>();
-  const inverted: string[] = [];
+  const inverted: { label: string; lead: LeadName }[] = [];
   for (const channel of raw.channels) {
     const found = leadOf(channel.label);
     if (!found) continue;
@@ -204,15 +204,18 @@ export function toEcgRecord(raw: RawRecord, limits: RecordLimits = DEFAULT_RECOR
       const negated = source instanceof Float32Array ? new Float32Array(source.length) : new Float64Array(source.length);
       for (let n = 0; n < source.length; n++) negated[n] = -source[n];
       byLead.set(lead, negated);
-      inverted.push(`"${channel.label}" → ${lead}`);
+      inverted.push({ label: channel.label, lead });
       continue;
     }
     byLead.set(lead, channel.samplesMv);
   }
   if (inverted.length) {
+    const labels = inverted.map((c) => `"${c.label}"`).join(', ');
+    const leads = inverted.map((c) => c.lead).join(', ');
+    const many = inverted.length > 1;
     warnings.push({
       code: 'lead_inverted',
-      message: `Channel${inverted.length > 1 ? 's' : ''} ${inverted.join(', ')} ${inverted.length > 1 ? 'hold inverted leads (as a Cabrera display shows −aVR); they were' : 'holds the inverted lead (as a Cabrera display shows −aVR); it was'} negated to give the standard lead.`,
+      message: `Channel${many ? 's' : ''} ${labels} hold${many ? '' : 's'} lead${many ? 's' : ''} ${leads} inverted (as Cabrera displays show −aVR); ${many ? 'they were' : 'it was'} negated to give ${leads}.`,
     });
   }
   const lengths = [...byLead.values()].map((s) => s.length);

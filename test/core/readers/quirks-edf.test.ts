@@ -6,7 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { LEAD_ORDER } from '../../../functions/core/record.ts';
+import { readEdf } from '../../../functions/core/readers/edf.ts';
 import { readEcg } from '../../../functions/core/readers/registry.ts';
+import { DEFAULT_READ_OPTIONS } from '../../../functions/core/readers/types.ts';
+import { codeAndMessageOf } from '../../helpers/outcomes.ts';
 
 const FS = 500;
 const SECONDS = 2;
@@ -42,13 +45,17 @@ function storedMv(s: Signal, k: number, n: number): number {
   return (s.sign ?? 1) * physical * s.mvPerUnit;
 }
 
-/** Writes a 12-signal EDF+C file per Kemp 1992/2003, one data record per second; label and dimension as raw bytes. */
-function writeEdf(signals: Signal[]): Uint8Array {
+/**
+ * Writes a 12-signal EDF+C file per Kemp 1992/2003, one data record per second; label and dimension as raw bytes.
+ * `padByCharacters` pads the dimension to 8 characters rather than 8 bytes (a UTF-8 writer's mistake).
+ */
+function writeEdf(signals: Signal[], o: { padByCharacters?: boolean } = {}): Uint8Array {
   const ns = signals.length;
   const out: number[] = [];
-  const put = (field: string | number[], width: number) => {
+  const put = (field: string | number[], width: number, byCharacters = false) => {
     const b = bytesOf(field).slice(0, width);
-    out.push(...b, ...new Array(width - b.length).fill(0x20));
+    const length = byCharacters ? new TextDecoder().decode(new Uint8Array(b)).length : b.length;
+    out.push(...b, ...new Array(width - length).fill(0x20));
   };
   put('0', 8);
   put('X X X X', 80);
@@ -62,7 +69,7 @@ function writeEdf(signals: Signal[]): Uint8Array {
   put(String(ns), 4);
   for (const s of signals) put(s.label, 16);
   for (const _ of signals) put('', 80);
-  for (const s of signals) put(s.dimension, 8);
+  for (const s of signals) put(s.dimension, 8, o.padByCharacters);
   for (const s of signals) put(String(s.physicalMin), 8);
   for (const s of signals) put(String(s.physicalMax), 8);
   for (const _ of signals) put(String(DMIN), 8);
@@ -130,6 +137,13 @@ describe('EDF physical dimensions as writers store them', () => {
   });
 });
 
+describe('EDF headers that stay refused', () => {
+  it('refuses µV in UTF-8 padded to 8 characters (9 bytes, shifting every later field) as header_syntax', () => {
+    const bytes = writeEdf(twelve((l) => l, utf8('µV'), [-3276.8, 3276.7], 1e-3), { padByCharacters: true });
+    expect(codeAndMessageOf(() => readEdf({ name: 'shifted.edf', bytes }, DEFAULT_READ_OPTIONS))).toMatch(/^header_syntax: The EDF header field "physical minimum" is not a number/u);
+  });
+});
+
 describe('EDF signals whose dimension names no voltage', () => {
   it.each([
     ['blank', '', [-3276.8, 3276.7], 'µV', 1e-3],
@@ -169,7 +183,7 @@ describe('EDF labels', () => {
     const record = await expectSignal(signals);
     const written = typeof label === 'string' ? label : new TextDecoder().decode(new Uint8Array(label));
     expect(record.warnings).toEqual([
-      { code: 'lead_inverted', message: `Channel "${written}" → aVR holds the inverted lead (as a Cabrera display shows −aVR); it was negated to give the standard lead.` },
+      { code: 'lead_inverted', message: `Channel "${written}" holds lead aVR inverted (as Cabrera displays show −aVR); it was negated to give aVR.` },
     ]);
   });
 });

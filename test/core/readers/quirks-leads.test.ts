@@ -58,7 +58,7 @@ describe('records with an inverted lead', () => {
     });
     expect(record.derivedLeads).toEqual([]);
     expect(record.warnings).toEqual([
-      { code: 'lead_inverted', message: `Channel "${label}" → ${lead} holds the inverted lead (as a Cabrera display shows −aVR); it was negated to give the standard lead.` },
+      { code: 'lead_inverted', message: `Channel "${label}" holds lead ${lead} inverted (as Cabrera displays show −aVR); it was negated to give ${lead}.` },
     ]);
   });
 
@@ -68,7 +68,7 @@ describe('records with an inverted lead', () => {
     const record = toEcgRecord(raw);
     expect(record.signalsMv[0][100]).toBeCloseTo(sine(0)[100], 6);
     expect(record.warnings.map((w) => w.message)).toEqual([
-      'Channels "-I" → I, "-aVR" → aVR hold inverted leads (as a Cabrera display shows −aVR); they were negated to give the standard lead.',
+      'Channels "-I", "-aVR" hold leads I, aVR inverted (as Cabrera displays show −aVR); they were negated to give I, aVR.',
     ]);
   });
 

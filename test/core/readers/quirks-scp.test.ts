@@ -178,7 +178,7 @@ describe('SCP-ECG lead sample numbering (Section 3)', () => {
   it('negates −aVR (lead id 65) of a zero-based file back to aVR and says both', async () => {
     const record = await expectSignal(writeScp({ first: 0, last: N, compressed: true, avrId: 65 }));
     expect(record.warnings.map((w) => w.code)).toEqual(['sample_numbering_zero_based', 'lead_inverted']);
-    expect(record.warnings[1].message).toContain('"-aVR" → aVR');
+    expect(record.warnings[1].message).toBe('Channel "-aVR" holds lead aVR inverted (as Cabrera displays show −aVR); it was negated to give aVR.');
   });
 
   it('reads Example.scp with Section 3 renumbered from 0 (last kept) to the same samples as the original', () => {
