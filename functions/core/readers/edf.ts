@@ -62,7 +62,7 @@ function parseNumber(text: string, what: string): number {
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * A text field that EDF requires to be ASCII (Kemp 1992 §2.1) but writers fill with UTF-8 (`µV` as C2 B5, `−aVR`
+ * A text field that EDF requires to be ASCII (Kemp 1992) but writers fill with UTF-8 (`µV` as C2 B5, `−aVR`
  * with U+2212): decoded as UTF-8 when the bytes are valid UTF-8, else byte for byte (Latin-1, where B5 is `µ`).
  */
 function headerText(bytes: Uint8Array, start: number, length: number): string {
@@ -80,9 +80,9 @@ function headerText(bytes: Uint8Array, start: number, length: number): string {
 }
 
 /**
- * Physical dimension (EDF+ §2.1.3.2: `uV`, `mV`, `V`, prefixes per the standard texts) → factor to millivolts, or
- * undefined when the dimension is not a voltage. Also accepted: the micro sign U+00B5 and Greek mu U+03BC (in
- * UTF-8 or Latin-1), `æV` (the micro sign of code page 437 read as Latin-1), spelled-out and plural units.
+ * Physical dimension (EDF+, Kemp 2003 §2.1.3 and its standard texts: `uV`, `mV`, `V`) → factor to millivolts, or
+ * undefined when the dimension is not a voltage. Also accepted: the micro sign U+00B5 (UTF-8 or Latin-1), Greek mu
+ * U+03BC (UTF-8), `æV` (code page 437's micro sign E6 read as Latin-1), spelled-out and plural units.
  */
 function toMvFactor(dimension: string): number | undefined {
   const d = dimension
@@ -90,8 +90,8 @@ function toMvFactor(dimension: string): number | undefined {
     .toLowerCase()
     .replace(/^[\u00b5\u03bc\u00e6]/u, 'u')
     .replace(/s$/u, '');
-  if (d === 'uv' || d === 'microv' || d === 'microvolt') return 1e-3;
-  if (d === 'mv' || d === 'millivolt') return 1;
+  if (d === 'uv' || d === 'uvolt' || d === 'microv' || d === 'microvolt') return 1e-3;
+  if (d === 'mv' || d === 'mvolt' || d === 'millivolt') return 1;
   if (d === 'v' || d === 'volt') return 1e3;
   if (d === 'nv' || d === 'nanovolt') return 1e-6;
   return undefined;

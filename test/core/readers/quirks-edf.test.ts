@@ -131,6 +131,8 @@ describe('EDF physical dimensions as writers store them', () => {
   it.each([
     ['mV', 'mV', [-3.2768, 3.2767], 1],
     ['V', 'V', [-0.005, 0.005], 1e3],
+    ['mVolts', 'mVolts', [-10, 10], 1],
+    ['µVolt in UTF-8', utf8('µVolt'), [-3276.8, 3276.7], 1e-3],
   ] as const)('scales %s to mV', async (_what, dimension, range, mvPerUnit) => {
     const record = await expectSignal(twelve((l) => l, dimension, [...range], mvPerUnit));
     expect(record.warnings).toEqual([]);
