@@ -10,7 +10,8 @@ process.env.LEADLIGHT_COHORTS_DIR ??= fileURLToPath(new URL('../cohorts/', impor
 export default defineConfig({
   output: 'static',
   outDir: './dist',
-  build: { format: 'directory', inlineStylesheets: 'auto' },
+  // No inline styles or scripts: the Content-Security-Policy (site/public/_headers) allows the site's own files only.
+  build: { format: 'directory', inlineStylesheets: 'never' },
   trailingSlash: 'ignore',
   compressHTML: true,
   devToolbar: { enabled: false },

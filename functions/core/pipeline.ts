@@ -33,6 +33,8 @@ export interface AnalyzeRequest {
   steps?: number;
   label?: string;
   cohort?: string;
+  /** The record's name in the result, as the uploader chose it (upload field `name`). */
+  name?: string;
 }
 
 export type Stage = 'reading' | 'classifying' | 'attributing' | 'analysing' | 'done';
@@ -58,6 +60,12 @@ export interface AnalyzeDeps {
    * (`attribution.progress.done/total`). The final result returned is identical to a run without this callback.
    */
   onPartial?: (partial: Result) => void | Promise<void>;
+  /**
+   * false (the Worker): no part of the uploaded file names reaches the result — file names are often the patient's
+   * name or record number. The record is named `request.name`, else neutrally (`neutralRecordName`), and warnings
+   * that quote a file name say "the uploaded file" instead. Default true (the CLI keeps paths; they stay local).
+   */
+  keepFileNames?: boolean;
 }
 
 /** Picks the model a request names, or the default; refuses unknown and unavailable models clearly. */
@@ -128,9 +136,32 @@ export async function analyzeEcg(files: InputFile[], request: AnalyzeRequest, de
   const { method, classIndex: requestedClass } = checkRequest(request, model);
 
   deps.onProgress?.({ stage: 'reading' });
-  const record = await readEcg(files, deps.readOptions);
+  const read = await readEcg(files, deps.readOptions);
+  const record = deps.keepFileNames === false || request.name !== undefined ? renameRecord(read, files, request.name, deps.keepFileNames !== false) : read;
   const tRead = now();
   return analyzeRecord(record, { model, method, requestedClass, request, deps, t0, tRead });
+}
+
+/**
+ * A record name that says what the record is without anything of its file: the format and, when the file has it,
+ * the acquisition date (e.g. "WFDB ECG of 2020-02-05").
+ */
+export function neutralRecordName(record: Pick<EcgRecord, 'format' | 'startTime'>): string {
+  const date = record.startTime && /^\d{4}-\d{2}-\d{2}/u.test(record.startTime) ? ` of ${record.startTime.slice(0, 10)}` : '';
+  return `${record.format.toUpperCase()} ECG${date}`;
+}
+
+/**
+ * The record named `name` (else, unless file names are kept, neutrally); without kept file names, every file name
+ * of the upload and its stem (3 characters or more) in a warning becomes "the uploaded file".
+ */
+function renameRecord(record: EcgRecord, files: InputFile[], name: string | undefined, keepFileNames: boolean): EcgRecord {
+  const renamed: EcgRecord = { ...record, name: name ?? (keepFileNames ? record.name : neutralRecordName(record)) };
+  if (keepFileNames) return renamed;
+  const needles = [...new Set(files.flatMap((f) => [f.name, f.name.replace(/\.[^.]*$/u, '')]).filter((n) => n.length >= 3))].sort((a, b) => b.length - a.length);
+  const scrub = (text: string) => needles.reduce((t, n) => t.split(n).join('the uploaded file'), text);
+  renamed.warnings = record.warnings.map((w) => ({ ...w, message: scrub(w.message) }));
+  return renamed;
 }
 
 /**

@@ -40,6 +40,6 @@ export const workerServices: Services = {
   },
   async analyze(files, options, env, onProgress, onPartial) {
     const { models } = await loadModelsIndex(env.ASSETS);
-    return analyzeEcg(files, options, { runtime: runtimeFor(env), models, onProgress, readOptions: WORKER_READ_OPTIONS, ...(onPartial ? { onPartial } : {}) });
+    return analyzeEcg(files, options, { runtime: runtimeFor(env), models, onProgress, readOptions: WORKER_READ_OPTIONS, keepFileNames: false, ...(onPartial ? { onPartial } : {}) });
   },
 };

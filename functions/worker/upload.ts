@@ -12,11 +12,11 @@ import { type ExpiryChoice, parseExpiry } from './store.ts';
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 32 * 1024 * 1024;
 const MAX_FIELD_CHARS = 200;
-const TEXT_FIELDS = ['model', 'method', 'class', 'label', 'cohort', 'steps', 'expiry'] as const;
+const TEXT_FIELDS = ['model', 'method', 'class', 'label', 'cohort', 'steps', 'expiry', 'name'] as const;
 
 export interface UploadRequest {
   files: InputFile[];
-  options: { model?: string; method?: string; class?: string; steps?: number; label?: string; cohort?: string };
+  options: { model?: string; method?: string; class?: string; steps?: number; label?: string; cohort?: string; name?: string };
   expiry: ExpiryChoice;
 }
 
@@ -96,14 +96,15 @@ export async function readUpload(request: Request, maxBytes: number): Promise<Up
     if (value.length > MAX_FIELD_CHARS) {
       throw new LeadlightError('option_invalid', `The field "${key}" is longer than ${MAX_FIELD_CHARS} characters; shorten it.`);
     }
-    fields[key] = value.trim();
+    // The report title (`name`) is shown as given, without control characters.
+    fields[key] = (key === 'name' ? value.replace(/[\u0000-\u001f\u007f]/gu, ' ') : value).trim();
   }
   if (files.length === 0) {
     throw new LeadlightError('request_invalid', 'No file was uploaded; add the ECG in a field named "file" (for WFDB, the .hea and its signal files).');
   }
 
   const options: UploadRequest['options'] = {};
-  for (const key of ['model', 'method', 'class', 'label', 'cohort'] as const) {
+  for (const key of ['model', 'method', 'class', 'label', 'cohort', 'name'] as const) {
     if (fields[key]) options[key] = fields[key];
   }
   if (fields.steps) {

@@ -29,10 +29,12 @@ function call(path: string, init: RequestInit = {}): Promise<Response> {
   headers.set('cf-connecting-ip', `192.0.2.${(clientNumber++ % 250) + 1}`);
   return exports.default.fetch(new Request(`http://localhost${path}`, { ...init, headers }));
 }
+/** The upload of a record, titled with its record name (the field `name`; without it no file name is stored). */
 function uploadForm(record: string, fields: Record<string, string>): FormData {
   const form = new FormData();
   form.append('file', fileOf(`${record}.hea`));
   form.append('file', fileOf(`${record}.mat`));
+  form.append('name', record);
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
   return form;
 }

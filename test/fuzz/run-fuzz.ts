@@ -12,6 +12,9 @@
  * (ms), the peak heap growth during a case over the row's baseline (heapUsed + arrayBuffers, MB) and what is still
  * retained after a full GC. Exits 1 on any unexpected exception, any case slower than --max-ms, or retained growth
  * above --max-retained-mb. A case that never returns (a hang) stalls the run; the last line printed names it.
+ *
+ * `--http [--url http://127.0.0.1:8787] [--cases 1000]`: the same fixtures (and multipart faults) as uploads to a
+ * running `npm start` instead — see `runHttp`.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,6 +39,7 @@ import { mutateBytes } from '../helpers/fuzz-binary.ts';
 import { mutateWfdbRecord } from '../helpers/fuzz-wfdb.ts';
 import { mutateXmlBytes } from '../helpers/fuzz-xml.ts';
 import { ecgDir } from '../helpers/paths.ts';
+import { httpFuzzCase } from '../helpers/fuzz-http.ts';
 import { seededRandom } from '../helpers/random.ts';
 
 type Mutator = (files: InputFile[], random: () => number) => InputFile[];
@@ -167,6 +171,61 @@ async function runRow(plan: FormatPlan, path: Row['path'], cases: number, first:
   return row;
 }
 
+/**
+ * `--http`: `cases` damaged uploads (test/helpers/fuzz-http.ts: the readers' mutations of every format's fixtures and
+ * multipart faults) sent to a running `npm start` at `url`, each from its own local address (the upload limiter
+ * counts per address); then a clean upload. Exits 1 on any 5xx, any refusal without the API's error body, or a
+ * clean upload that is not stored.
+ */
+async function runHttp(url: string, cases: number, seed: number, formats: FormatPlan[]): Promise<number> {
+  const fixtures = formats.flatMap((p) => p.fixtures);
+  const statuses = new Map<number, number>();
+  const kinds = new Map<string, number>();
+  let bad = 0;
+  const t0 = performance.now();
+  for (let k = 0; k < cases; k++) {
+    const fuzz = httpFuzzCase(fixtures, seededRandom(seed + k));
+    kinds.set(fuzz.kind, (kinds.get(fuzz.kind) ?? 0) + 1);
+    let status = 0;
+    let text = '';
+    try {
+      const response = await fetch(`${url}/api/records${fuzz.query}`, {
+        method: 'POST',
+        body: fuzz.body as Uint8Array<ArrayBuffer>,
+        headers: { 'content-type': fuzz.contentType, 'cf-connecting-ip': `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${k & 255}` },
+      });
+      status = response.status;
+      text = await response.text();
+    } catch (e) {
+      console.error(`case ${k} (${fuzz.kind}): no answer (${e instanceof Error ? e.message : String(e)}); is npm start running at ${url}?`);
+      return 1;
+    }
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    let ok = status < 500;
+    if (ok && status >= 400) {
+      try {
+        const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+        ok = Boolean(body.error?.code && body.error.message);
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      bad++;
+      console.error(`case ${k} (${fuzz.kind}; reproduce with --seed ${seed + k} --cases 1): ${status} ${text.slice(0, 300)}`);
+    }
+  }
+  const form = new FormData();
+  for (const name of ['A0001.hea', 'A0001.mat']) form.append('file', new Blob([readFileSync(join(ecgDir, 'cpsc2018_physionet2020_python-classifier-2020/input_directory', name))]), name);
+  form.append('method', 'gradient');
+  const clean = await fetch(`${url}/api/records`, { method: 'POST', body: form, headers: { 'cf-connecting-ip': '10.255.255.254' } });
+  console.log(`http fuzz: ${cases} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s against ${url}`);
+  console.log(`  statuses: ${[...statuses].sort((a, b) => a[0] - b[0]).map(([s2, n]) => `${s2} × ${n}`).join(', ')}`);
+  console.log(`  kinds: ${[...kinds].sort((a, b) => b[1] - a[1]).map(([kind, n]) => `${kind} ${n}`).join('; ')}`);
+  console.log(`  answers ≥ 500 or without the error body: ${bad}; a clean upload afterwards: ${clean.status}`);
+  return bad === 0 && clean.status === 201 ? 0 : 1;
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -176,8 +235,11 @@ async function main(): Promise<number> {
       first: { type: 'string', default: '0' },
       'max-ms': { type: 'string', default: '2000' },
       'max-retained-mb': { type: 'string', default: '64' },
+      http: { type: 'boolean', default: false },
+      url: { type: 'string', default: 'http://127.0.0.1:8787' },
     },
   });
+  if (values.http) return runHttp(values.url!.replace(/\/$/u, ''), Number(values.cases), Number(values.seed), plans());
   const cases = Number(values.cases);
   const seed = Number(values.seed);
   const first = Number(values.first);

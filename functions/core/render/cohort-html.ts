@@ -26,6 +26,23 @@ const OUTCOME_STYLE: Record<string, { colour: string; name: string }> = {
   TN: { colour: '#2471a3', name: 'true negative' },
 };
 const GROUP_COLOURS = ['#b03a2e', '#1f618d', '#7d6608', '#117a65', '#6c3483'];
+/** Columns of an average-beat figure (one per group shown), each a class of COHORT_CSS: pages allow no inline styles. */
+const MAX_BEAT_COLUMNS = 8;
+
+/**
+ * The colours and layouts the renderers choose per item, as classes (the site's Content-Security-Policy allows
+ * styles from its own stylesheets only, no `style` attributes): group swatches, outcome marks, beat columns.
+ */
+function classRules(): string {
+  const groups = GROUP_COLOURS.map((c, i) => `.cohort-report .group-${i}{background:${c}}`).join('');
+  const outcomes = Object.entries(OUTCOME_STYLE).map(([k, s]) => {
+    const filled = k === 'TP' || k === 'FP';
+    const round = k === 'TP' || k === 'FN';
+    return `.cohort-report .outcome-${k}{color:${s.colour}}.cohort-report .outcome-key-${k}{border:2px solid ${s.colour};background:${filled ? s.colour : 'transparent'};border-radius:${round ? '50%' : '2px'}}`;
+  }).join('');
+  const columns = Array.from({ length: MAX_BEAT_COLUMNS }, (_, i) => `.cohort-report .lead-beat.cols-${i + 1}{grid-template-columns:repeat(${i + 1},minmax(0,1fr))}`).join('');
+  return `${groups}\n${outcomes}\n${columns}\n`;
+}
 
 /** Escapes text for HTML element content and attribute values. */
 export function escapeHtml(text: unknown): string {
@@ -199,7 +216,7 @@ export function boxPlotCards(cohort: CohortOutput): string {
     const pText = test ? `p = ${fmtP(test.pValue)}` : 'no test';
     cards.push(`<figure class="lead-box${test?.significant ? ' significant' : ''}"><figcaption><b>${lead}</b> ${mark}</figcaption>${svg.join('')}<div class="p">${pText}</div></figure>`);
   }
-  const legend = labels.map((l, i) => `<span class="key"><span class="swatch" style="background:${GROUP_COLOURS[i % GROUP_COLOURS.length]}"></span>${escapeHtml(l)} (n = ${cohort.records.filter((r) => r.label === l).length})</span>`).join(' ');
+  const legend = labels.map((l, i) => `<span class="key"><span class="swatch group-${i % GROUP_COLOURS.length}"></span>${escapeHtml(l)} (n = ${cohort.records.filter((r) => r.label === l).length})</span>`).join(' ');
   return `<p class="legend">${legend} · shared y-axis from ${fmt(lo)} to ${fmt(hi)} (▲▼ outliers beyond it); grey line = 0 · ★ p &lt; ${fmt(cohort.significanceLevel)}</p><div class="box-grid">${cards.join('')}</div>`;
 }
 
@@ -276,7 +293,7 @@ export function beatSection(beats: CohortOutput['averageBeats'], labels: string[
   const lo = -hi;
   const cards = LEAD_ORDER.map((lead) => {
     const panels = present.map((l) => `<div class="beat"><div class="beat-label">${escapeHtml(l)} <span class="muted">(${beats[l][lead].records} ECGs)</span></div>${beatSvg(beats[l][lead], l, lead, [lo, hi], [t0, t1])}</div>`).join('');
-    return `<figure class="lead-beat" style="grid-template-columns:repeat(${present.length},minmax(0,1fr))"><figcaption><b>${lead}</b></figcaption>${panels}</figure>`;
+    return `<figure class="lead-beat cols-${Math.min(Math.max(present.length, 1), MAX_BEAT_COLUMNS)}"><figcaption><b>${lead}</b></figcaption>${panels}</figure>`;
   }).join('');
   return `<p class="note">${note}</p><div class="beat-grid">${cards}</div>`;
 }
@@ -316,7 +333,7 @@ export function recordTable(cohort: CohortOutput): string {
       const a = d?.criteria[id];
       return `<td>${a === true ? 'agrees' : a === false ? 'disagrees' : 'n/a'}</td>`;
     }).join('');
-    return `<tr><td class="path">${escapeHtml(r.path)}</td><td>${escapeHtml(r.label)}</td><td>${fmt(r.probability)}</td><td><span class="outcome" style="color:${OUTCOME_STYLE[r.outcome].colour}">${r.outcome}</span></td><td>${fmt(r.meanRelevance)}</td><td>${top}</td><td>${d?.heartRateBpm == null ? '–' : Math.round(d.heartRateBpm)}</td>${crit}</tr>`;
+    return `<tr><td class="path">${escapeHtml(r.path)}</td><td>${escapeHtml(r.label)}</td><td>${fmt(r.probability)}</td><td><span class="outcome outcome-${r.outcome}">${r.outcome}</span></td><td>${fmt(r.meanRelevance)}</td><td>${top}</td><td>${d?.heartRateBpm == null ? '–' : Math.round(d.heartRateBpm)}</td>${crit}</tr>`;
   }).join('');
   const critHeads = cohort.criteria.findings.map((f) => `<th title="${escapeHtml(f.criterion)}">${escapeHtml(f.id)}</th>`).join('');
   return `<div class="scroll"><table class="records"><thead><tr><th>ECG</th><th>label</th><th>p(${escapeHtml(cohort.class)})</th><th>outcome</th><th>M<sub>n</sub></th><th>most relevant leads</th><th>HR bpm</th>${critHeads}</tr></thead><tbody>${rows}</tbody></table></div>`;
@@ -349,7 +366,7 @@ export const COHORT_CSS = `
 .cohort-report .scroll{overflow-x:auto}.cohort-report table{border-collapse:collapse;font-size:.88rem;width:auto}.cohort-report th,.cohort-report td{border-bottom:1px solid var(--cr-line);padding:4px 8px;text-align:left;vertical-align:top}
 .cohort-report tr.significant td{font-weight:600}.cohort-report td.path{word-break:break-all;max-width:28em}.cohort-report .outcome{font-weight:700}
 .cohort-report code{font-size:.85em}
-@media (max-width:480px){.cohort-report table{font-size:.8rem}}
+${classRules()}@media (max-width:480px){.cohort-report table{font-size:.8rem}}
 @media print{.cohort-report *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 .cohort-report section,.cohort-report figure,.cohort-report tr{break-inside:avoid}.cohort-report .scroll{overflow:visible}.cohort-report h2{break-after:avoid}.cohort-report .beat-grid{grid-template-columns:repeat(3,1fr)}.cohort-report .box-grid{grid-template-columns:repeat(6,1fr)}}
 `;
@@ -381,10 +398,7 @@ export function renderCohortSections(cohort: CohortOutput): string {
   const o = cohort.outcomes;
   const labels = [cohort.groups.positive, cohort.groups.control, ...[...new Set(cohort.records.map((r) => r.label))].filter((l) => l !== cohort.groups.positive && l !== cohort.groups.control)];
   const outcomeKeys = (['TP', 'FN', 'FP', 'TN'] as const).map((k) => {
-    const filled = k === 'TP' || k === 'FP';
-    const round = k === 'TP' || k === 'FN';
-    const s = OUTCOME_STYLE[k];
-    return `<span class="key"><span class="swatch" style="border:2px solid ${s.colour};background:${filled ? s.colour : 'transparent'};border-radius:${round ? '50%' : '2px'}"></span>${k} ${s.name} (${o[k]})</span>`;
+    return `<span class="key"><span class="swatch outcome-key-${k}"></span>${k} ${OUTCOME_STYLE[k].name} (${o[k]})</span>`;
   }).join(' ');
   const warnings = cohort.warnings.length
     ? `<section id="warnings"><h2>Warnings</h2><ul>${cohort.warnings.map((w) => `<li><code>${escapeHtml(w.code)}</code> ${escapeHtml(w.message)}</li>`).join('')}</ul></section>`

@@ -4,11 +4,13 @@
  * completeness/warnings — with downloads (JSON as stored, CSV of relevance per sample and lead, PNG of the plot),
  * copy link, print and delete (token from localStorage). It displays what the API computed; it computes nothing.
  */
+import './zod-jitless.ts';
 import { decodeFloat32, type EncodedArray, type Result } from '../../../functions/core/result.ts';
 import { ApiFailure, deleteResult, fetchResult, followJob } from './api.ts';
 import { drawLegend } from './colours.ts';
 import { type EcgPlotData, type Layout, type Normalisation, drawBeat, drawEcg } from './ecg-plot.ts';
 import { forgetResult, tokenFor } from './tokens.ts';
+
 
 function $(id: string): HTMLElement {
   return document.getElementById(id)!;

@@ -5,6 +5,7 @@
  * report view below (report-page.ts), and the stored report opens when the analysis is done.
  * Errors show the API's message and code. The id and delete token are kept in localStorage (tokens.ts).
  */
+import './zod-jitless.ts';
 import { ApiFailure, type ModelInfo, fetchModels, uploadRecord } from './api.ts';
 import { saveResult, savedResults } from './tokens.ts';
 import { showPartialResult, showRefiningSteps } from './report-page.ts';
@@ -68,8 +69,16 @@ export function initUploadPage(): void {
     submitHint.textContent = busy ? 'Working…' : files.length === 0 ? 'Choose a file first.' : !model?.available ? 'Choose an available model.' : '';
   };
 
+  const title = $('report-title') as HTMLInputElement;
+  // The title follows the chosen file until the user edits it: the file's stem (a WFDB record by its header).
+  let titleEdited = false;
+  title.addEventListener('input', () => (titleEdited = true));
   const setFiles = (chosen: File[]) => {
     files = chosen;
+    if (!titleEdited) {
+      const main = files.find((f) => /\.hea$/iu.test(f.name)) ?? files[0];
+      title.value = main ? main.name.replace(/\.[^.]*$/u, '') : '';
+    }
     list.replaceChildren(
       ...files.map((f) => {
         const li = document.createElement('li');
@@ -174,13 +183,14 @@ export function initUploadPage(): void {
     data.append('expiry', ($('expiry') as HTMLSelectElement).value);
     const label = ($('label') as HTMLInputElement).value.trim();
     if (label) data.append('label', label);
+    if (title.value.trim()) data.append('name', title.value.trim());
     const cohort = ($('cohort') as HTMLInputElement).value.trim();
     if (cohort) data.append('cohort', cohort);
     try {
       const created = await uploadRecord(data, (event) => {
         if (event.type === 'accepted') {
           // Stored and queued: the token is kept now, so a page closed from here on finds its report (/r/{id}).
-          saveResult({ id: event.id, deleteToken: event.deleteToken, name: files[0]?.name ?? event.id, createdAt: new Date().toISOString(), expiresAt: event.expiresAt });
+          saveResult({ id: event.id, deleteToken: event.deleteToken, name: title.value.trim() || files[0]?.name || event.id, createdAt: new Date().toISOString(), expiresAt: event.expiresAt });
         } else if (event.type === 'uploading') {
           setStage('uploading', event.total ? `${formatBytes(event.loaded)} of ${formatBytes(event.total)}` : '', event.total ? event.loaded / event.total : 0);
         } else if (event.type === 'partial') {
@@ -197,7 +207,7 @@ export function initUploadPage(): void {
         }
       });
       setStage('done');
-      saveResult({ id: created.id, deleteToken: created.deleteToken, name: files[0]?.name ?? created.id, createdAt: new Date().toISOString(), expiresAt: created.expiresAt });
+      saveResult({ id: created.id, deleteToken: created.deleteToken, name: title.value.trim() || files[0]?.name || created.id, createdAt: new Date().toISOString(), expiresAt: created.expiresAt });
       location.assign(created.url);
     } catch (err) {
       $('status').hidden = true;
