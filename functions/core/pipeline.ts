@@ -155,13 +155,34 @@ export function neutralRecordName(record: Pick<EcgRecord, 'format' | 'startTime'
  * The record named `name` (else, unless file names are kept, neutrally); without kept file names, every file name
  * of the upload and its stem (3 characters or more) in a warning becomes "the uploaded file".
  */
-function renameRecord(record: EcgRecord, files: InputFile[], name: string | undefined, keepFileNames: boolean): EcgRecord {
+export function renameRecord(record: EcgRecord, files: InputFile[], name: string | undefined, keepFileNames: boolean): EcgRecord {
   const renamed: EcgRecord = { ...record, name: name ?? (keepFileNames ? record.name : neutralRecordName(record)) };
   if (keepFileNames) return renamed;
   const needles = [...new Set(files.flatMap((f) => [f.name, f.name.replace(/\.[^.]*$/u, '')]).filter((n) => n.length >= 3))].sort((a, b) => b.length - a.length);
   const scrub = (text: string) => needles.reduce((t, n) => t.split(n).join('the uploaded file'), text);
   renamed.warnings = record.warnings.map((w) => ({ ...w, message: scrub(w.message) }));
   return renamed;
+}
+
+/**
+ * The `record` part of the result JSON: what the result carries of the record read (no samples; age, sex,
+ * structured labels and the acquisition time when the file has them). Everything stored of the file passes here.
+ */
+export function resultRecordOf(record: EcgRecord): Result['record'] {
+  return {
+    name: record.name,
+    format: record.format,
+    samplingRateHz: record.samplingRateHz,
+    durationS: durationS(record),
+    samples: record.samples,
+    leads: [...record.leads],
+    derivedLeads: record.derivedLeads,
+    warnings: [...record.warnings],
+    ...(record.ageYears !== undefined ? { ageYears: record.ageYears } : {}),
+    ...(record.sex ? { sex: record.sex } : {}),
+    ...(record.labels ? { labels: record.labels } : {}),
+    ...(record.startTime ? { startTime: record.startTime } : {}),
+  };
 }
 
 /**
@@ -304,20 +325,7 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
     const byClass = (values: number[]) => Object.fromEntries(model.classes.map((c, i) => [c, values[i]]));
     return {
       schema: RESULT_SCHEMA_VERSION,
-      record: {
-        name: record.name,
-        format: record.format,
-        samplingRateHz: record.samplingRateHz,
-        durationS: durationS(record),
-        samples: record.samples,
-        leads: [...record.leads],
-        derivedLeads: record.derivedLeads,
-        warnings: [...record.warnings],
-        ...(record.ageYears !== undefined ? { ageYears: record.ageYears } : {}),
-        ...(record.sex ? { sex: record.sex } : {}),
-        ...(record.labels ? { labels: record.labels } : {}),
-        ...(record.startTime ? { startTime: record.startTime } : {}),
-      },
+      record: resultRecordOf(record),
       model: {
         id: model.id,
         title: model.title,

@@ -6,27 +6,14 @@
  */
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
 import { analyzeEcg, checkUpload } from '../core/pipeline.ts';
-import { DEFAULT_RECORD_LIMITS } from '../core/record.ts';
-import type { ReadEcgOptions } from '../core/readers/registry.ts';
 import type { ModelRuntime } from '../core/model/runtime.ts';
 import { createOrtRuntime } from '../platform/ort.ts';
 import type { Services } from './queue.ts';
 import type { Env } from './env.ts';
 import { loadModelFile, loadModelsIndex } from './models.ts';
+import { WORKER_READ_OPTIONS } from './read-options.ts';
 
 let runtime: ModelRuntime | undefined;
-
-/**
- * Reading bounds of the Worker's 128 MB isolate (the core's defaults suit the CLI): at most 64 MiB decoded from
- * archives and compressed content, and 150 000 samples per lead (5 minutes at 500 Hz) — the analyses keep a few
- * float64 copies of all 12 leads.
- */
-export const WORKER_MAX_SAMPLES_PER_LEAD = 150_000;
-const WORKER_READ_OPTIONS: ReadEcgOptions = {
-  maxDecodedBytes: 64 * 1024 * 1024,
-  maxSamplesPerChannel: WORKER_MAX_SAMPLES_PER_LEAD,
-  limits: { ...DEFAULT_RECORD_LIMITS, maxSamplesPerLead: WORKER_MAX_SAMPLES_PER_LEAD },
-};
 
 function runtimeFor(env: Env): ModelRuntime {
   runtime ??= createOrtRuntime({ backend: 'wasm', wasmBinary: ortWasm, loadFile: (path) => loadModelFile(env.ASSETS, path) });

@@ -204,7 +204,11 @@ export function readWfdbDigital(headerBytes: Uint8Array, files: InputFile[], opt
         }
         decoded[s] = { spec, digital: out, invalidCount };
       });
-      if (rounded) warnings.push({ code: 'samples_rounded', message: `${rounded} samples of ${shortName(g.fileName)} were not whole ADC units and were rounded.` });
+      // Warnings reach stored results: they name signals, never the file (its name may be the patient's, and inside
+      // a zip it is not among the upload's file names that the pipeline replaces).
+      const first = g.signalIndices[0] + 1;
+      const last = g.signalIndices[g.signalIndices.length - 1] + 1;
+      if (rounded) warnings.push({ code: 'samples_rounded', message: `${rounded} samples of the MATLAB file of signal${first === last ? ` ${first}` : `s ${first}–${last}`} were not whole ADC units and were rounded.` });
       return;
     }
     const available = framesInFile(file.bytes.length, layout);
