@@ -1,7 +1,8 @@
 /**
- * Planted-PHI audit (issue 17). For every format the readers support — WFDB .hea/.dat, CinC .hea/.mat, CSV, GE
- * MUSE XML, Philips XML, HL7 aECG, DICOM waveform, SCP-ECG, EDF+ and a zip of a WFDB record — a fixture made here
- * from a real file of the shared data (EDF+: written here) carries distinctive identifiers in every field the
+ * Planted-PHI audit (issue 17). For every format the readers support — WFDB .hea/.dat, CinC .hea/.mat (also with
+ * samples that are not whole units, plain and zipped), CPSC 2018 struct .mat, CSV, GE MUSE XML, Philips XML, HL7
+ * aECG, DICOM waveform, SCP-ECG, EDF+ and a zip of a WFDB record — a fixture made here from a real file of the
+ * shared data (EDF+ written from scratch) carries distinctive identifiers in every field the
  * format has for them: patient names, ids and record numbers, birth date, address, physician, technician and
  * institution names, free-text comments, and the upload's file names. The upload is read as the Worker reads it
  * (its read options, then renamed without file names as `analyzeEcg` does with `keepFileNames: false`) and the
@@ -116,6 +117,49 @@ function cincFractionalPair(stem: string): InputFile[] {
   out.set(ascii('val\0'), 20);
   for (let i = 0; i < count; i++) v.setFloat64(24 + 8 * i, ints.getInt16(2 * i, true) + 0.25, true);
   return [hea, { name: mat.name, bytes: out }];
+}
+
+// ---- CPSC 2018 .mat (MAT Level 5, struct ECG): identifying struct fields and the file's descriptive text ----
+
+/** A MAT v5 data element (little-endian tag), padded to 8 bytes. */
+function matElement(type: number, data: Uint8Array): Uint8Array {
+  const head = new DataView(new ArrayBuffer(8));
+  head.setUint32(0, type, true);
+  head.setUint32(4, data.length, true);
+  return concat([new Uint8Array(head.buffer), data, new Uint8Array((8 - (data.length % 8)) % 8)]);
+}
+const matInts = (type: number, xs: number[]) => matElement(type, new Uint8Array((type === 5 ? new Int32Array(xs) : new Uint32Array(xs)).buffer));
+const matArray = (classId: number, dims: number[], name: string, body: Uint8Array[]) =>
+  matElement(14, concat([matInts(6, [classId, 0]), matInts(5, dims), matElement(1, ascii(name)), ...body]));
+const matChars = (text: string) => matArray(4, [1, text.length], '', [matElement(4, new Uint8Array(new Uint16Array([...text].map((c) => c.charCodeAt(0))).buffer))]);
+const matDoubles = (dims: number[], data: Float64Array) => matArray(6, dims, '', [matElement(9, new Uint8Array(data.buffer))]);
+
+function cpscStructFile(): InputFile {
+  const v4 = bytesAt('cpsc2018_physionet2020_python-classifier-2020/input_directory/A0001.mat');
+  const ints = new DataView(v4.buffer, v4.byteOffset + 24);
+  const data = Float64Array.from({ length: 12 * 7500 }, (_, i) => ints.getInt16(2 * i, true) / 1000); // mV, 12 × 7500 column-major
+  const fields: [string, Uint8Array][] = [
+    ['sex', matChars('Female')],
+    ['age', matDoubles([1, 1], new Float64Array([62]))],
+    ['data', matDoubles([12, 7500], data)],
+    ['name', matChars(`${P.last}, ${P.first}`)],
+    ['patientId', matChars(P.mrn)],
+    ['birthDate', matChars(P.birth)],
+    ['address', matChars(`12 ${P.street}`)],
+    ['physician', matChars(P.doctor)],
+    ['technician', matChars(P.tech)],
+    ['hospital', matChars(P.clinic)],
+    ['comment', matChars(P.note)],
+  ];
+  const names = new Uint8Array(32 * fields.length);
+  fields.forEach(([f], k) => names.set(ascii(f), 32 * k));
+  const fieldNameLength = new Uint8Array([5, 0, 4, 0, 32, 0, 0, 0]); // small element: int32, 4 bytes, 32
+  const struct = matArray(2, [1, 1], 'ECG', [fieldNameLength, matElement(1, names), ...fields.map(([, v]) => v)]);
+  const header = new Uint8Array(128).fill(0x20);
+  header.set(ascii(`MATLAB 5.0 MAT-file, ${P.note} record of ${P.last} ${P.mrn}`));
+  header.fill(0, 116, 124);
+  header.set([0x00, 0x01, 0x49, 0x4d], 124);
+  return { name: `${P.file}_${P.last}.mat`, bytes: concat([header, struct]) };
 }
 
 // ---- CSV: metadata lines above the table ----
@@ -450,6 +494,7 @@ const UPLOADS: PlantedUpload[] = [
     sex: 'M',
     warning: 'samples_rounded',
   },
+  { format: 'cpsc-mat', files: [cpscStructFile()], planted: [...NAMES, P.tech, P.street, P.birth], ageYears: 62, sex: 'F', warning: 'sampling_rate_assumed' },
   { format: 'csv', files: [csvFile()], planted: [...NAMES, P.tech, P.street, P.birth], ageYears: NaN, sex: 'F' },
   { format: 'ge-muse-xml', files: [museFile()], planted: [...NAMES, P.tech, P.street, '02-03-1950'], ageYears: 62, sex: 'F' },
   { format: 'philips-xml', files: [philipsFile()], planted: [...NAMES, P.tech, P.street, P.birth, P.file], ageYears: 61, sex: 'F' },
@@ -480,7 +525,9 @@ describe('planted identifiers never reach a stored result', () => {
   for (const upload of UPLOADS) {
     describe(titleOf(upload), () => {
       it('is a 12-lead record of that format whose files carry the planted identifiers', async () => {
-        const text = expandArchives(upload.files, 1e8).map((f) => `${f.name}\n${Buffer.from(f.bytes).toString('latin1')}`).join('\n');
+        // Bytes as Latin-1 and as UTF-16 (MAT character arrays), at both byte alignments.
+        const decoded = (b: Uint8Array) => [Buffer.from(b).toString('latin1'), Buffer.from(b).toString('utf16le'), Buffer.from(b.subarray(1)).toString('utf16le')].join('\n');
+        const text = expandArchives(upload.files, 1e8).map((f) => `${f.name}\n${decoded(f.bytes)}`).join('\n');
         expect(upload.planted.filter((s) => !text.includes(s))).toEqual([]);
         const { stored } = await storedRecordOf(upload.files);
         expect(stored.format).toBe(upload.format);
