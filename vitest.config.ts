@@ -1,6 +1,6 @@
 // Test projects by concept: `core` (pure core and converter, in Node), `api` (the Worker in workerd, real KV),
 // `site` (built pages in real Chromium). `npm test` runs them all.
-import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({

@@ -158,10 +158,14 @@ export function neutralRecordName(record: Pick<EcgRecord, 'format' | 'startTime'
 export function renameRecord(record: EcgRecord, files: InputFile[], name: string | undefined, keepFileNames: boolean): EcgRecord {
   const renamed: EcgRecord = { ...record, name: name ?? (keepFileNames ? record.name : neutralRecordName(record)) };
   if (keepFileNames) return renamed;
-  const needles = [...new Set(files.flatMap((f) => [f.name, f.name.replace(/\.[^.]*$/u, '')]).filter((n) => n.length >= 3))].sort((a, b) => b.length - a.length);
-  const scrub = (text: string) => needles.reduce((t, n) => t.split(n).join('the uploaded file'), text);
-  renamed.warnings = record.warnings.map((w) => ({ ...w, message: scrub(w.message) }));
+  renamed.warnings = record.warnings.map((w) => ({ ...w, message: withoutFileNames(w.message, files.map((f) => f.name)) }));
   return renamed;
+}
+
+/** `text` with every one of `fileNames` and its stem (3 characters or more) replaced by "the uploaded file". */
+export function withoutFileNames(text: string, fileNames: readonly string[]): string {
+  const needles = [...new Set(fileNames.flatMap((n) => [n, n.replace(/\.[^.]*$/u, '')]).filter((n) => n.length >= 3))].sort((a, b) => b.length - a.length);
+  return needles.reduce((t, n) => t.split(n).join('the uploaded file'), text);
 }
 
 /**

@@ -45,7 +45,7 @@ export async function handleRequest(request: Request, env: Env, services: Servic
     if (record) {
       const id = idOf(record[1]);
       if (request.method === 'GET' || request.method === 'HEAD') {
-        const { json, metadata } = await getResult(env.RESULTS, id);
+        const { json, metadata } = await getResult(env.RESULTS, id).catch((e: unknown) => notFoundOfJob(env, id, e));
         return new Response(request.method === 'HEAD' ? null : json, {
           status: 200,
           headers: {
@@ -114,6 +114,21 @@ export async function handleRequest(request: Request, env: Env, services: Servic
     const headers: Record<string, string> = e instanceof MethodNotAllowed ? { allow: e.allow } : e instanceof LeadlightError && e.code === 'rate_limited' ? { 'retry-after': String(RATE_LIMIT_PERIOD_S) } : {};
     return errorResponse(e, status, headers);
   }
+}
+
+/**
+ * A result that is not (yet) there: while its job is queued or running, or after it failed, the 404 says so
+ * (the result itself stays 404 until it exists).
+ */
+async function notFoundOfJob(env: Env, id: string, e: unknown): Promise<never> {
+  const state = isResultId(id) ? await jobOf(env, id).read().catch(() => null) : null;
+  if (state?.status === 'queued' || state?.status === 'running') {
+    throw new LeadlightError('not_found', `The analysis of this record is still ${state.status}; follow it at /api/jobs/${id} (or open /r/${id}), the result is here once it is done.`);
+  }
+  if (state?.status === 'failed' && state.error) {
+    throw new LeadlightError('not_found', `The analysis of this record failed (${state.error.code}): ${state.error.message}`);
+  }
+  throw e;
 }
 
 /** Ids are base64url: anything else (including malformed %-escapes) is simply not found. */

@@ -10,6 +10,7 @@
  */
 import { LeadlightError, isLeadlightError } from '../core/errors.ts';
 import type { InputFile } from '../core/record.ts';
+import { withoutFileNames } from '../core/pipeline.ts';
 import { checkResult } from '../core/result.ts';
 import { addMember, removeMember } from './cohorts.ts';
 import type { Env, MessageBatch, QueueMessage } from './env.ts';
@@ -67,8 +68,9 @@ async function runJob(message: QueueMessage<JobMessage>, env: Env, services: Ser
     message.ack();
     return;
   }
+  const fileNames: string[] = [];
   try {
-    const json = await analyse(state, env, services, job);
+    const json = await analyse(state, env, services, job, fileNames);
     await putResultAt(env.RESULTS, id, json, state);
     if (state.membership) await addMember(env.RESULTS, state.membership, id, JSON.parse(json), state.expiry, new Date(state.createdAt));
     if (!(await job.complete())) await removeStored(env, id, json);
@@ -79,8 +81,10 @@ async function runJob(message: QueueMessage<JobMessage>, env: Env, services: Ser
       return;
     }
     if (isLeadlightError(e) && httpStatusOf((e as LeadlightError).code) < 500) {
-      // The input's fault: final, with its stable code, never retried.
-      await job.fail(errorBodyOf(e).body.error);
+      // The input's fault: final, with its stable code, never retried. The message is kept with the job (readable
+      // by its id), so it names no uploaded file: file names are often a patient's name or number.
+      const { code, message: text } = errorBodyOf(e).body.error;
+      await job.fail({ code, message: withoutFileNames(text, fileNames) });
       message.ack();
       return;
     }
@@ -97,10 +101,11 @@ async function removeStored(env: Env, id: string, json: string): Promise<void> {
 }
 
 /** Runs the pipeline on the job's input; returns the checked result JSON. */
-async function analyse(state: JobState, env: Env, services: Services, job: AnalysisJobStub): Promise<string> {
+async function analyse(state: JobState, env: Env, services: Services, job: AnalysisJobStub, fileNames: string[]): Promise<string> {
   const object = await env.UPLOADS.get(inputKeyOf(state.id));
   if (!object) throw new JobGone();
   const files = unpackInput(new Uint8Array(await object.arrayBuffer()));
+  fileNames.push(...files.map((f) => f.name));
   let gone = false;
   let lastReport = 0;
   let lastStage = '';

@@ -129,7 +129,9 @@ describe.skipIf(!cinc)('durable analyses: jobs on the queue with their state in 
     const accepted = (await (await upload('A0001', 'ig', '?async=1')).json()) as Accepted;
     const early = await jobOf(accepted.id);
     expect(['queued', 'running']).toContain(early.status);
-    expect((await call(`/api/records/${accepted.id}`)).status).toBe(404);
+    const notYet = await call(`/api/records/${accepted.id}`);
+    expect(notYet.status).toBe(404);
+    expect(((await notYet.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'not_found', message: expect.stringMatching(/still (queued|running); follow it at \/api\/jobs\//u) });
     expect((await jobEnded(accepted.id)).status).toBe('done');
     expect((await call(`/api/records/${accepted.id}`)).status).toBe(200);
   });

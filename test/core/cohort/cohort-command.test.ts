@@ -191,7 +191,7 @@ describe('leadlight cohort on 4 AF and 4 NORM CPSC records', () => {
     for (const id of ['scatter', 'leads', 'beats', 'criteria', 'records', 'errors']) expect(html).toContain(`<section id="${id}">`);
     expect(html).toContain('class="threshold"');
     expect(html.match(/class="lead-box/gu)).toHaveLength(12);
-    expect(html.match(/class="lead-beat"/gu)?.length).toBe(24); // 12 paper-centre + 12 R-aligned
+    expect(html.match(/class="lead-beat[ "]/gu)?.length).toBe(24); // 12 paper-centre + 12 R-aligned
     expect(html).toContain('bad/A0003.hea');
     expect(html).not.toMatch(/\b(?:src|href)\s*=\s*["']?(?:https?:)?\/\//iu);
     expect(html).not.toMatch(/<script\b/iu);
