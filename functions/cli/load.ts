@@ -18,10 +18,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DEFAULT_RECORD = resolve(repoRoot, '../shared/data/ecg/cpsc2018_physionet2020_python-classifier-2020/input_directory/A0100.hea');
@@ -181,16 +181,6 @@ async function disconnect(base: string, options: Options): Promise<boolean> {
   return status === 'done' && stored === 200;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** `wrangler dev` in a process group of its own (so a SIGKILL takes workerd with it), on `port` and `stateDir`. */
 async function startServer(port: number, stateDir: string, logFile: string): Promise<ChildProcess> {

@@ -34,10 +34,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seededRandom } from '../core/random.ts';
+import { freePort } from './free-port.ts';
 import { parseArgs } from 'node:util';
 import { installModel, loadSourceManifest } from '../../models/install.ts';
 
@@ -102,17 +103,6 @@ export interface WorkerMemoryResult {
   series: IsolateSample[];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -120,17 +110,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // The record: a synthetic 12-lead ECG (sinus rhythm ~70/min with RR variability, P-QRS-T as Gaussians with
 // lead-specific amplitudes, baseline wander, mains and white noise; R about 1–1.8 mV), WFDB format 16 at 1000/mV.
 
-/** Deterministic PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const LEADS = ['I', 'II', 'III', 'aVR', 'aVL', 'aVF', 'V1', 'V2', 'V3', 'V4', 'V5', 'V6'];
 // Per lead: amplitudes (mV) of P, Q, R, S, T.
@@ -150,7 +129,7 @@ const WAVES: Record<string, [number, number, number, number, number]> = {
 };
 
 export function syntheticEcgWfdb(name: string, samplesPerLead: number, fs: number, seed = 20260): { hea: Uint8Array; dat: Uint8Array } {
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
   // Beat onsets (s).
   const beats: number[] = [];

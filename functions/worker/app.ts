@@ -121,6 +121,8 @@ export async function handleRequest(request: Request, env: Env, services: Servic
  * (the result itself stays 404 until it exists).
  */
 async function notFoundOfJob(env: Env, id: string, e: unknown): Promise<never> {
+  // Only a missing result is explained by its job; any other failure (KV itself) stays what it was.
+  if (!(e instanceof LeadlightError) || e.code !== 'not_found') throw e;
   const state = isResultId(id) ? await jobOf(env, id).read().catch(() => null) : null;
   if (state?.status === 'queued' || state?.status === 'running') {
     throw new LeadlightError('not_found', `The analysis of this record is still ${state.status}; follow it at /api/jobs/${id} (or open /r/${id}), the result is here once it is done.`);

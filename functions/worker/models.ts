@@ -9,6 +9,7 @@ import { LeadlightError } from '../core/errors.ts';
 import { METHODS, graphOf } from '../core/attribution/attribute.ts';
 import type { InstalledModel } from '../core/model/manifest.ts';
 import type { AssetsFetcher } from './env.ts';
+import { concatBytes } from '../core/bytes.ts';
 import { SharedValue } from '../platform/shared-value.ts';
 
 export interface ModelsIndex {
@@ -42,14 +43,7 @@ export async function loadModelFile(assets: AssetsFetcher, path: string): Promis
   const index = await loadModelsIndex(assets);
   const parts = index.parts[path];
   if (!parts) return fetchAsset(assets, path);
-  const chunks = await Promise.all(parts.map((p) => fetchAsset(assets, p)));
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+  return concatBytes(await Promise.all(parts.map((p) => fetchAsset(assets, p))));
 }
 
 /** What `GET /api/models` returns for one model: enough for the upload form and the models page. */

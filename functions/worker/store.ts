@@ -65,12 +65,6 @@ export function isResultId(id: string): boolean {
   return ID_PATTERN.test(id);
 }
 
-export interface StoredResult {
-  id: string;
-  deleteToken: string;
-  metadata: ResultMetadata;
-}
-
 /** A fresh id and delete token, with the metadata its result will be stored with (expiry counted from `now`). */
 export async function newResultIdentity(expiry: ExpiryChoice, now = new Date()): Promise<{ id: string; deleteToken: string; tokenSha256: string; createdAt: string; expiresAt: string | null }> {
   const id = randomBase64Url(ID_BYTES);

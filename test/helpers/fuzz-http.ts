@@ -6,6 +6,7 @@
  * error body, never a 5xx. Used by `test/api/http-fuzz.test.ts` (a few hundred cases in workerd) and by
  * `npm run fuzz -- --http` (≥ 1000 against a running server).
  */
+import { concatBytes } from '../../functions/core/bytes.ts';
 import type { InputFile } from '../../functions/core/record.ts';
 import { mutateBytes } from './fuzz-binary.ts';
 import { mutateWfdbRecord } from './fuzz-wfdb.ts';
@@ -21,15 +22,6 @@ export interface HttpFuzzCase {
 
 const encoder = new TextEncoder();
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.byteLength;
-  }
-  return out;
-}
 
 interface Part {
   name: string | null;
@@ -47,7 +39,7 @@ function multipart(boundary: string, parts: Part[], unclosed = false): Uint8Arra
     chunks.push(encoder.encode('\r\n\r\n'), p.body, encoder.encode('\r\n'));
   }
   if (!unclosed) chunks.push(encoder.encode(`--${boundary}--\r\n`));
-  return concat(chunks);
+  return concatBytes(chunks);
 }
 
 const filePart = (f: InputFile): Part => ({ name: 'file', filename: encoder.encode(f.name), body: f.bytes });
@@ -92,7 +84,7 @@ export function httpFuzzCase(fixtures: InputFile[][], random: () => number): Htt
     () => make('10 000 parts', Array.from({ length: 10_000 }, (_, i) => (i % 2 ? field('x', 'y') : { name: 'file', filename: encoder.encode(`f${i}.hea`), body: new Uint8Array(1) }))),
     () => make('10 000 tiny files', Array.from({ length: 10_000 }, (_, i) => ({ name: 'file', filename: encoder.encode(`f${i}.dat`), body: new Uint8Array(2) }))),
     () => make('a huge field value', [...fixture.map(filePart), field(pick(random, ['model', 'label', 'cohort', 'name', 'method', 'steps']), 'A'.repeat(1 + Math.floor(random() * 2_000_000)))]),
-    () => make('a file name that is not UTF-8', fixture.map((f) => ({ name: 'file', filename: concat([Uint8Array.of(0xff, 0xfe, 0xc3, 0x28), encoder.encode(f.name)]), body: f.bytes }))),
+    () => make('a file name that is not UTF-8', fixture.map((f) => ({ name: 'file', filename: concatBytes([Uint8Array.of(0xff, 0xfe, 0xc3, 0x28), encoder.encode(f.name)]), body: f.bytes }))),
     () => make('a file name with path, NUL and control characters', fixture.map((f) => ({ name: 'file', filename: encoder.encode(`../../\u0000\u0007${'x'.repeat(Math.floor(random() * 5000))}/${f.name}`), body: f.bytes }))),
     () => make('an unknown field', [...fixture.map(filePart), field(pick(random, ['__proto__', 'constructor', 'x'.repeat(300), 'Model', 'file[]']), '1')]),
     () => make('a file given as text', [field('file', 'not a file'), method]),

@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
+import { concatBytes } from '../../../functions/core/bytes.ts';
 import { neutralRecordName, renameRecord, resultRecordOf } from '../../../functions/core/pipeline.ts';
 import type { EcgRecord, InputFile } from '../../../functions/core/record.ts';
 import { expandArchives } from '../../../functions/core/readers/archive.ts';
@@ -44,15 +45,6 @@ const bytesAt = (path: string) => new Uint8Array(readFileSync(join(ecgDir, path)
 const textAt = (path: string, encoding: BufferEncoding = 'latin1') => Buffer.from(bytesAt(path)).toString(encoding);
 const latin1 = (text: string) => new Uint8Array(Buffer.from(text, 'latin1'));
 const ascii = (text: string) => new TextEncoder().encode(text);
-const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-};
 /** Replaces every `from` by `to`, failing when `from` is not in the text (the fixture would silently not change). */
 function replaced(text: string, pairs: [string | RegExp, string][]): string {
   return pairs.reduce((t, [from, to]) => {
@@ -126,11 +118,11 @@ function matElement(type: number, data: Uint8Array): Uint8Array {
   const head = new DataView(new ArrayBuffer(8));
   head.setUint32(0, type, true);
   head.setUint32(4, data.length, true);
-  return concat([new Uint8Array(head.buffer), data, new Uint8Array((8 - (data.length % 8)) % 8)]);
+  return concatBytes([new Uint8Array(head.buffer), data, new Uint8Array((8 - (data.length % 8)) % 8)]);
 }
 const matInts = (type: number, xs: number[]) => matElement(type, new Uint8Array((type === 5 ? new Int32Array(xs) : new Uint32Array(xs)).buffer));
 const matArray = (classId: number, dims: number[], name: string, body: Uint8Array[]) =>
-  matElement(14, concat([matInts(6, [classId, 0]), matInts(5, dims), matElement(1, ascii(name)), ...body]));
+  matElement(14, concatBytes([matInts(6, [classId, 0]), matInts(5, dims), matElement(1, ascii(name)), ...body]));
 const matChars = (text: string) => matArray(4, [1, text.length], '', [matElement(4, new Uint8Array(new Uint16Array([...text].map((c) => c.charCodeAt(0))).buffer))]);
 const matDoubles = (dims: number[], data: Float64Array) => matArray(6, dims, '', [matElement(9, new Uint8Array(data.buffer))]);
 
@@ -159,7 +151,7 @@ function cpscStructFile(): InputFile {
   header.set(ascii(`MATLAB 5.0 MAT-file, ${P.note} record of ${P.last} ${P.mrn}`));
   header.fill(0, 116, 124);
   header.set([0x00, 0x01, 0x49, 0x4d], 124);
-  return { name: `${P.file}_${P.last}.mat`, bytes: concat([header, struct]) };
+  return { name: `${P.file}_${P.last}.mat`, bytes: concatBytes([header, struct]) };
 }
 
 // ---- CSV: metadata lines above the table ----
@@ -336,7 +328,7 @@ function dicomElement(group: number, element: number, vr: string, text: string):
   v.setUint16(2, element, true);
   head.set(ascii(vr), 4);
   v.setUint16(6, value.length, true);
-  return concat([head, value]);
+  return concatBytes([head, value]);
 }
 
 function dicomFile(): InputFile {
@@ -351,7 +343,7 @@ function dicomFile(): InputFile {
   }
   for (const [group, element, vr, text] of DICOM_PLANTED) elements.set(((group << 16) | element) >>> 0, dicomElement(group, element, vr, text));
   const ordered = [...elements.entries()].sort(([a], [c]) => a - c).map(([, bytes]) => bytes);
-  return { name: `${P.file}_${P.last}.dcm`, bytes: concat([b.subarray(0, 132), ...ordered]) };
+  return { name: `${P.file}_${P.last}.dcm`, bytes: concatBytes([b.subarray(0, 132), ...ordered]) };
 }
 
 // ---- SCP-ECG: Section 1 rewritten with every identifying tag (EN 1064 §5.5), sections relaid, CRCs redone ----
@@ -409,7 +401,7 @@ function scpFile(): InputFile {
   }
   for (const [t, value] of SCP_PLANTED) tags.push(new Uint8Array([t, value.length & 0xff, value.length >> 8]), value);
   tags.push(new Uint8Array([255, 0, 0]));
-  sections.set(1, scpSection(old, concat(tags)));
+  sections.set(1, scpSection(old, concatBytes(tags)));
   let offset = 6 + s0Length;
   for (const s of present) {
     const length = sections.get(s.id)!.length;
@@ -418,7 +410,7 @@ function scpFile(): InputFile {
     offset += length;
   }
   v0.setUint16(0, crcCcitt(s0, 2, s0.length), true);
-  const out = concat([new Uint8Array(6), s0, ...present.map((s) => sections.get(s.id)!)]);
+  const out = concatBytes([new Uint8Array(6), s0, ...present.map((s) => sections.get(s.id)!)]);
   const ov2 = new DataView(out.buffer);
   ov2.setUint32(2, out.length, true);
   ov2.setUint16(0, crcCcitt(out, 2, out.length), true);
@@ -465,7 +457,7 @@ function edfFile(): InputFile {
     annotation.set(tal);
     parts.push(annotation);
   }
-  return { name: `${P.file}_${P.last}.edf`, bytes: concat(parts) };
+  return { name: `${P.file}_${P.last}.edf`, bytes: concatBytes(parts) };
 }
 
 // ---- the uploads ----
