@@ -21,7 +21,7 @@ export default defineConfig({
         test: {
           name: 'api',
           include: ['test/api/**/*.test.ts'],
-          globalSetup: ['test/api/global-setup.ts', 'test/api/golden-setup.ts'],
+          globalSetup: ['test/api/global-setup.ts', 'test/api/golden-setup.ts', 'test/api/cohort-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
         },

@@ -4,7 +4,8 @@
  * progressive explanation, through the whole pipeline), peak memory and completeness. Each model × runtime runs in
  * its own process so peak memory is its own.
  * Runtimes: `wasm` (onnxruntime-web in Node, 1 thread), `native` (onnxruntime-node, all cores), `workerd`
- * (onnxruntime-web inside the Worker runtime, via functions/cli/bench-workerd.ts).
+ * (onnxruntime-web inside the Worker runtime, via functions/cli/bench-workerd.ts), `browser` (private mode's engine in
+ * Chromium: WASM with 1 thread and with all cores, and WebGPU, via functions/cli/bench-browser.ts).
  * `--ig-accuracy` instead measures how far N-step IG (left and midpoint rules) lies from a 512-step reference.
  * `--whole-process` times whole `npx leadlight analyze --steps 64` processes (WASM, native) against PyTorch's CPU
  * integrated gradients of the same Keras file on the same input (models/reference/pytorch_ig.py, 1 thread and all
@@ -347,6 +348,16 @@ export async function runBench(args: string[]): Promise<number> {
   for (const id of modelIds) {
     for (const runtime of runtimes) {
       let row: BenchRow;
+      if (runtime === 'browser') {
+        // Private mode's engine in Chromium: WASM × 1, WASM × all cores, WebGPU (./bench-browser.ts).
+        const { benchBrowser } = await import('./bench-browser.ts');
+        const { buildDir } = await benchModel(id, weights);
+        for (const browserRow of await benchBrowser(id, record, buildDir)) {
+          rows.push(browserRow);
+          if (!values.json) process.stdout.write(`${formatRow(browserRow)}\n`);
+        }
+        continue;
+      }
       if (runtime === 'workerd') {
         const { benchWorkerd } = await import('./bench-workerd.ts');
         row = await benchWorkerd(id, record, weights.id === id ? weights.file : undefined);

@@ -4,15 +4,17 @@
  * resumes where it stopped, aggregates them with `buildCohort` (Bender et al. 2023, analyses (a), (b), (c)) into
  * DIR/cohort.json and writes the static aggregate report DIR/index.html (cohort-report.ts).
  * Per-record failures are collected (cohort.json `errors`, stderr) without stopping the run; bad options or a bad
- * CSV exit 2 before any record is analysed.
+ * CSV exit 2 before any record is analysed. With `--remote URL` the records are analysed by a Leadlight server
+ * instead (./cohort-remote.ts), which writes the same files.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chooseGroups, type AverageBeatInput, type CohortModelInfo } from '../core/analysis/cohort.ts';
-import { assembleCohort, chooseCohortClass, summariseResult, type CohortError, type CohortOutput, type RecordSummaryCache } from '../core/analysis/cohort-members.ts';
+import { chooseGroups, type AverageBeatInput } from '../core/analysis/cohort.ts';
+import { assembleCohort, chooseCohortClass, cohortModelInfoOf, summariseResult, type CohortError, type CohortOutput, type RecordSummaryCache } from '../core/analysis/cohort-members.ts';
+import { parseLabelsCsv } from '../core/analysis/cohort-labels.ts';
 import { checkCohort } from '../core/cohort-schema.ts';
 import { isLeadlightError, LeadlightError } from '../core/errors.ts';
 import type { InstalledModel } from '../core/model/manifest.ts';
@@ -22,9 +24,11 @@ import { createNodeRuntime, loadInstalledModels } from '../platform/node.ts';
 import { modelsWithUserWeights } from '../platform/user-weights.ts';
 import { gatherRecordFiles, parseIntegerOption, parseOptions, parseRuntime } from './args.ts';
 import { writeCohortReport } from './cohort-report.ts';
+import { runRemoteCohort } from './cohort-remote.ts';
 
 // The pure parts live in the core (shared with the Worker's live cohorts); re-exported for existing callers.
 export { aggregateCriteria, chooseCohortClass, summariseResult } from '../core/analysis/cohort-members.ts';
+export { parseCsv } from '../core/analysis/cohort-labels.ts';
 export type { CohortError, CohortOutput, CriteriaAggregate, CriterionSummary, RecordSummaryCache } from '../core/analysis/cohort-members.ts';
 
 /** Bumped whenever the cached summary changes shape, so old caches are recomputed rather than misread. */
@@ -46,68 +50,6 @@ export interface LabelRow {
 }
 
 /**
- * Parses CSV text as RFC 4180 does: comma-separated, fields optionally in double quotes with `""` for a quote,
- * CRLF or LF line ends, a UTF-8 BOM ignored, blank lines skipped. Returns the rows with their 1-based line numbers.
- * Throws `request_invalid` for an unterminated quote or text after a closing quote.
- */
-export function parseCsv(text: string): { line: number; fields: string[] }[] {
-  const src = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const rows: { line: number; fields: string[] }[] = [];
-  let fields: string[] = [];
-  let field = '';
-  let line = 1;
-  let rowLine = 1;
-  let i = 0;
-  let quotedField = false;
-  const endRow = () => {
-    fields.push(field);
-    if (!(fields.length === 1 && fields[0].trim() === '' && !quotedField)) rows.push({ line: rowLine, fields });
-    fields = [];
-    field = '';
-    quotedField = false;
-  };
-  while (i < src.length) {
-    const c = src[i];
-    if (c === '"' && field.trim() === '' && !quotedField) {
-      const startLine = line;
-      field = '';
-      quotedField = true;
-      i++;
-      for (;;) {
-        if (i >= src.length) throw new LeadlightError('request_invalid', `The labels CSV has a quote opened on line ${startLine} that is never closed; close it or remove it.`);
-        const d = src[i];
-        if (d === '"') {
-          if (src[i + 1] === '"') { field += '"'; i += 2; continue; }
-          i++;
-          break;
-        }
-        if (d === '\n') line++;
-        field += d;
-        i++;
-      }
-      while (src[i] === ' ' || src[i] === '\t') i++;
-      if (i < src.length && src[i] !== ',' && src[i] !== '\n' && src[i] !== '\r') {
-        throw new LeadlightError('request_invalid', `The labels CSV has text after a closing quote on line ${line}; put the whole field in quotes.`);
-      }
-      continue;
-    }
-    if (c === ',') { fields.push(field); field = ''; quotedField = false; i++; continue; }
-    if (c === '\r' || c === '\n') {
-      endRow();
-      if (c === '\r' && src[i + 1] === '\n') i++;
-      i++;
-      line++;
-      rowLine = line;
-      continue;
-    }
-    field += c;
-    i++;
-  }
-  if (field !== '' || fields.length > 0 || quotedField) endRow();
-  return rows;
-}
-
-/**
  * Reads LABELS.csv: a header with at least the columns `path` and `label` (any order, case-insensitive, other
  * columns ignored), then one ECG per row. Paths are relative to the CSV's folder or absolute; a WFDB record is given
  * by its `.hea`. Throws `option_invalid` for a missing file or column and `request_invalid` for malformed rows.
@@ -116,34 +58,8 @@ export function readLabels(csvPath: string): LabelRow[] {
   const full = resolve(csvPath);
   if (!existsSync(full) || !statSync(full).isFile()) throw new LeadlightError('option_invalid', `There is no labels file "${csvPath}"; give a CSV with the columns path and label.`);
   if (statSync(full).size > MAX_LABELS_BYTES) throw new LeadlightError('file_too_large', `The labels file is larger than ${MAX_LABELS_BYTES} bytes; split the cohort.`);
-  const bytes = readFileSync(full);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new LeadlightError('encoding_unsupported', 'The labels CSV is not UTF-8 text; save it as UTF-8.');
-  }
-  const rows = parseCsv(text);
-  if (rows.length === 0) throw new LeadlightError('option_invalid', 'The labels CSV is empty; it needs a header with the columns path and label and one row per ECG.');
-  const header = rows[0].fields.map((h) => h.trim().toLowerCase());
-  const pathCol = header.indexOf('path');
-  const labelCol = header.indexOf('label');
-  const missing = [pathCol < 0 ? 'path' : null, labelCol < 0 ? 'label' : null].filter((x) => x !== null);
-  if (missing.length > 0) {
-    throw new LeadlightError('option_invalid', `The labels CSV has no column ${missing.join(' and no column ')} (its header is: ${rows[0].fields.join(', ').slice(0, 200) || 'empty'}); add a header with the columns path and label.`);
-  }
   const base = dirname(full);
-  const out: LabelRow[] = [];
-  for (const row of rows.slice(1)) {
-    const path = (row.fields[pathCol] ?? '').trim();
-    const label = (row.fields[labelCol] ?? '').trim();
-    if (path === '' || label === '') {
-      throw new LeadlightError('request_invalid', `Line ${row.line} of the labels CSV has no ${path === '' ? 'path' : 'label'}; fill it in or delete the line.`);
-    }
-    out.push({ path, label, file: isAbsolute(path) ? path : resolve(base, path), line: row.line });
-  }
-  if (out.length === 0) throw new LeadlightError('option_invalid', 'The labels CSV has a header but no ECGs; add one row per ECG.');
-  return out;
+  return parseLabelsCsv(readFileSync(full)).map((row) => ({ path: row.path, label: row.label, file: isAbsolute(row.path) ? row.path : resolve(base, row.path), line: row.line }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -182,11 +98,12 @@ export function coreCodeHash(coreDir = fileURLToPath(new URL('../core/', import.
 
 /**
  * Cache key of one record's analysis: sha256 over the record's file names and bytes, the model id and weights hash,
- * the method, the class, the IG steps (null = the default mode) and the core code hash.
+ * the method, the class, the IG steps (null = the default mode), the core code hash and the engine (native, wasm,
+ * wasm-lean: their numbers differ in the last float32 bits, so one engine's cache never serves another).
  */
-export function cacheKey(files: readonly InputFile[], model: Pick<InstalledModel, 'id' | 'converted'>, method: string, className: string, steps: number | undefined, codeHash = ''): string {
+export function cacheKey(files: readonly InputFile[], model: Pick<InstalledModel, 'id' | 'converted'>, method: string, className: string, steps: number | undefined, codeHash = '', engine = ''): string {
   const parts = [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((f) => [f.name, sha256Hex(f.bytes)]);
-  return sha256Hex(JSON.stringify({ v: CACHE_VERSION, files: parts, model: model.id, weights: model.converted?.sha256 ?? null, method, class: className, steps: steps ?? null, code: codeHash }));
+  return sha256Hex(JSON.stringify({ v: CACHE_VERSION, files: parts, model: model.id, weights: model.converted?.sha256 ?? null, method, class: className, steps: steps ?? null, code: codeHash, ...(engine ? { engine } : {}) }));
 }
 
 /** Float32 copies of a beat's arrays: halves what a large cohort holds in memory (the cache keeps the JSON numbers). */
@@ -304,9 +221,31 @@ export async function runCohort(args: string[]): Promise<number> {
     weights: { type: 'string' },
     jobs: { type: 'string' },
     'batch-size': { type: 'string' },
+    remote: { type: 'string' },
+    'lean-memory': { type: 'boolean' },
+    name: { type: 'string' },
+    expiry: { type: 'string' },
   }, false);
   if (!values.labels) throw new LeadlightError('option_invalid', 'Give the labels CSV with --labels LABELS.csv (columns path and label).');
   if (!values.out) throw new LeadlightError('option_invalid', 'Give the output folder with --out DIR.');
+  if (values.remote !== undefined) {
+    for (const local of ['runtime', 'weights', 'jobs', 'batch-size', 'lean-memory'] as const) {
+      if (values[local] !== undefined) throw new LeadlightError('option_invalid', `--${local} applies to a local run; with --remote the server analyses with its own engine and weights.`);
+    }
+    return runRemoteCohort({
+      url: values.remote,
+      rows: readLabels(values.labels),
+      labelsFile: values.labels,
+      outDir: resolve(values.out),
+      ...(values.name ? { name: values.name } : {}),
+      ...(values.model ? { model: values.model } : {}),
+      ...(values.method ? { method: values.method } : {}),
+      ...(values.class ? { class: values.class } : {}),
+      ...(values.steps !== undefined ? { steps: parseIntegerOption(values.steps, 'steps') } : {}),
+      ...(values.expiry ? { expiry: values.expiry } : {}),
+    });
+  }
+  if (values.name !== undefined || values.expiry !== undefined) throw new LeadlightError('option_invalid', '--name and --expiry name a cohort on a server: give them with --remote URL.');
   const runtime = parseRuntime(values.runtime, ['native', 'wasm']) as 'native' | 'wasm';
   const steps = parseIntegerOption(values.steps, 'steps');
   const batchSize = parseIntegerOption(values['batch-size'], 'batch-size');
@@ -334,7 +273,10 @@ export async function runCohort(args: string[]): Promise<number> {
   const recordsDir = join(outDir, 'records');
   mkdirSync(recordsDir, { recursive: true });
 
-  const runtimes = Array.from({ length: jobs }, () => createNodeRuntime(runtime, buildDir, threadsPerJob));
+  // --lean-memory: the Worker's graph variants and session options (slower in Node; the server's numbers to the last bit).
+  if (values['lean-memory'] && runtime !== 'wasm') throw new LeadlightError('option_invalid', '--lean-memory applies to --runtime wasm (the Worker\'s engine).');
+  const runtimes = Array.from({ length: jobs }, () => createNodeRuntime(runtime, buildDir, threadsPerJob, values['lean-memory'] === true));
+  const engine = values['lean-memory'] ? 'wasm-lean' : runtime;
   const progress = new ProgressReporter(rows.length);
   progress.begin();
   const summaries: (RecordSummaryCache | null)[] = rows.map(() => null);
@@ -355,7 +297,7 @@ export async function runCohort(args: string[]): Promise<number> {
         if (isLeadlightError(e) && e.code === 'request_invalid') throw new LeadlightError('request_invalid', 'There is no ECG file at this path; check the path (relative to the labels CSV) and that the file is there.');
         throw e;
       }
-      const key = cacheKey(files, model, method, className, steps, codeHash);
+      const key = cacheKey(files, model, method, className, steps, codeHash, engine);
       const cachePath = join(recordsDir, `${key}.json`);
       const hit = readCache(cachePath, key);
       if (hit) {
@@ -368,6 +310,8 @@ export async function runCohort(args: string[]): Promise<number> {
         runtime: runtimes[worker],
         models,
         batchSize: batchSize ?? (runtime === 'native' ? NATIVE_BATCH : WASM_BATCH),
+        // cohort.json keeps no per-record faithfulness curves: their 108 forward passes are left out.
+        faithfulness: false,
         modelWarnings,
       });
       const summary = summariseResult(result, className);
@@ -398,13 +342,7 @@ export async function runCohort(args: string[]): Promise<number> {
   if (done.length === 0) {
     throw new LeadlightError('request_invalid', `None of the ${rows.length} ECGs could be analysed (first error: ${errorList[0]?.code}: ${errorList[0]?.message}); fix the paths or files and rerun.`);
   }
-  const modelInfo: CohortModelInfo = {
-    id: model.id,
-    title: model.title,
-    classes: model.classes,
-    thresholds: model.thresholds,
-    weights: model.converted ? { sha256: model.converted.sha256, published: model.converted.published } : null,
-  };
+  const modelInfo = cohortModelInfoOf(model);
   const output: CohortOutput = assembleCohort({
     model: modelInfo,
     method,

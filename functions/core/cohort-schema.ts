@@ -36,6 +36,10 @@ const boxStats = z.object({
   outliers: z.array(finite),
 });
 
+/** Issue 16: the AUC effect of a rank-sum contrast with its seeded bootstrap percentile 95 % interval. */
+const effect = z.object({ auc: finite.min(0).max(1), ci95: z.tuple([finite, finite]) }).passthrough();
+const outcomeGroup = z.object({ n: z.number().int().nonnegative(), medianMeanRelevance: finite.nullable(), minMeanRelevance: finite.nullable(), maxMeanRelevance: finite.nullable() });
+
 const byLabelCounts = z.object({ agrees: z.number().int(), disagrees: z.number().int(), notApplicable: z.number().int(), waves: finite, relevanceSum: finite });
 
 export const cohortSchema = z.object({
@@ -65,7 +69,31 @@ export const cohortSchema = z.object({
     significant: z.boolean(),
     nA: z.number().int().positive(),
     nB: z.number().int().positive(),
+    pAdjusted: finite.min(0).max(1).optional(),
+    effect: effect.optional(),
   }).passthrough()),
+  waveTests: z.array(z.object({
+    wave: z.enum(['p', 'qrs', 'st', 't']),
+    lead: z.enum(LEAD_ORDER),
+    groupA: z.string(),
+    groupB: z.string(),
+    alternative: z.literal('greater'),
+    statistic: finite,
+    pValue: finite.min(0).max(1),
+    pAdjusted: finite.min(0).max(1),
+    method: z.enum(['exact', 'normal-approximation']),
+    nA: z.number().int().positive(),
+    nB: z.number().int().positive(),
+    effect,
+  }).passthrough()).optional(),
+  relevanceVsProbability: z.object({
+    rho: finite.nullable(),
+    ci95: z.tuple([finite, finite]).nullable(),
+    n: z.number().int().nonnegative(),
+    resamples: z.number().int().positive(),
+    seed: z.number().int(),
+    outcomes: z.object({ TP: outcomeGroup, FP: outcomeGroup, FN: outcomeGroup, TN: outcomeGroup }),
+  }).passthrough().optional(),
   averageBeats: beatsByLabel,
   scatter: z.object({
     threshold: finite,

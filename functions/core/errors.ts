@@ -35,6 +35,12 @@ export const ERROR_CODES = {
   unauthorized: 'A delete token is needed for this request.',
   forbidden: 'The delete token does not match this result.',
   rate_limited: 'Too many uploads from this address in the last minute.',
+  // Shared results (private mode: POST /api/results)
+  result_invalid: 'The shared result does not match the result schema or contradicts itself or its model.',
+  result_too_large: 'The shared result is larger than Leadlight stores.',
+  server_analysis_unavailable: 'This deployment analyses ECGs in the visitor\'s browser only (private mode).',
+  // Cohorts on the server (POST /api/cohorts)
+  cohort_exists: 'There is already a cohort with that name.',
   // Jobs (durable analyses)
   analysis_failed: 'The analysis failed repeatedly inside Leadlight and was given up.',
   job_cancelled: 'The analysis was cancelled (its record was deleted) before it finished.',

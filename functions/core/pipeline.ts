@@ -5,7 +5,8 @@
  */
 import { LeadlightError } from './errors.ts';
 import { analyseRelevance, analyseSignal } from './analysis/record-analysis.ts';
-import { type Attribution, type Method, attribute, gradientTimesInput, graphOf, parseMethod } from './attribution/attribute.ts';
+import { type Attribution, IG_AUTO_MAX_POINTS, IG_AUTO_TOLERANCE, type Method, attribute, gradientTimesInput, graphOf, parseMethod } from './attribution/attribute.ts';
+import { faithfulnessCurves } from './attribution/faithfulness.ts';
 import { CONVERTER_VERSION, type InstalledModel } from './model/manifest.ts';
 import { prepareModelInput } from './model/preprocess.ts';
 import type { GraphSession, ModelRuntime } from './model/runtime.ts';
@@ -29,8 +30,11 @@ export interface AnalyzeRequest {
   model?: string;
   method?: string;
   class?: string;
-  /** IG: exact N-step left Riemann sum (the paper's rule); without it, the model's default mode. */
-  steps?: number;
+  /**
+   * IG: exact N-step left Riemann sum (the paper's rule); `auto`: refined until complete within 5 % or 512 points
+   * (issue 16, item 4); without it, the model's default mode.
+   */
+  steps?: number | 'auto';
   label?: string;
   cohort?: string;
   /** The record's name in the result, as the uploader chose it (upload field `name`). */
@@ -66,6 +70,11 @@ export interface AnalyzeDeps {
    * that quote a file name say "the uploaded file" instead. Default true (the CLI keeps paths; they stay local).
    */
   keepFileNames?: boolean;
+  /**
+   * Deletion and insertion curves of the final map (`analysis.faithfulness`, issue 16): 108 batched forward passes.
+   * Default true; false leaves them out (the result stays schema-valid without them).
+   */
+  faithfulness?: boolean;
 }
 
 /** Picks the model a request names, or the default; refuses unknown and unavailable models clearly. */
@@ -101,8 +110,8 @@ export function checkRequest(request: AnalyzeRequest, model: InstalledModel): { 
   }
   if (request.steps !== undefined) {
     if (method !== 'ig') throw new LeadlightError('option_invalid', `--steps applies to ig only, not to ${method}.`);
-    if (!Number.isInteger(request.steps) || request.steps < 1 || request.steps > 1024) {
-      throw new LeadlightError('steps_invalid', `steps must be a whole number from 1 to 1024; got ${request.steps}.`);
+    if (request.steps !== 'auto' && (!Number.isInteger(request.steps) || request.steps < 1 || request.steps > 1024)) {
+      throw new LeadlightError('steps_invalid', `steps must be a whole number from 1 to 1024, or auto; got ${request.steps}.`);
     }
   }
   return { method, classIndex };
@@ -262,8 +271,9 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
   const classIndex = job.requestedClass ?? logits.indexOf(Math.max(...logits));
   const tClassify = now();
 
-  const rule = method === 'ig' && request.steps === undefined ? 'midpoint' : 'left';
-  const steps = method === 'ig' ? (request.steps ?? model.defaultIgSteps) : undefined;
+  const autoSteps = method === 'ig' && request.steps === 'auto';
+  const rule = method === 'ig' && (request.steps === undefined || autoSteps) ? 'midpoint' : 'left';
+  const steps = method === 'ig' ? (autoSteps ? IG_AUTO_MAX_POINTS : (request.steps as number | undefined) ?? model.defaultIgSteps) : undefined;
   const className = model.classes[classIndex];
   // The signal's analyses (beats, waves) do not depend on the relevance: found once, reused by partial results.
   const signal = analyseSignal(record, input);
@@ -289,6 +299,7 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
     ...baseOptions,
     steps,
     rule,
+    ...(autoSteps ? { autoTolerance: IG_AUTO_TOLERANCE } : {}),
     batchSize: deps.batchSize ?? (deps.runtime.backend === 'wasm' ? WASM_BATCH : NATIVE_BATCH),
     onProgress: (done, total) => deps.onProgress?.({ stage: 'attributing', done, total }),
     ...(deps.onPartial
@@ -307,6 +318,25 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
   deps.onProgress?.({ stage: 'analysing' });
   const final = buildResult(attribution.relevance, attribution, null);
   const tAnalyse = now();
+  if (deps.faithfulness !== false) {
+    // Forward passes only: the LRP graphs have no forward-only mode (an all-zero seed still runs their backward
+    // pass), so natively they go to the gradient graph (forward only for a zero seed); in WASM the method's own
+    // session is used, as a second Ribeiro-size session would not fit the Worker's memory.
+    const forward = graphOf(method) !== 'gradient' && deps.runtime.backend === 'native' ? await deps.runtime.session(model, 'gradient') : session;
+    final.analysis.faithfulness = await faithfulnessCurves(forward, {
+      input: input.data,
+      samples: input.samples,
+      leads,
+      signalSamples: input.signalSamples,
+      relevance: attribution.relevance,
+      classIndex,
+      numClasses,
+      logitAtInput: logits[classIndex],
+      logitAtBaseline: baselineLogits[classIndex],
+      batchSize: deps.batchSize ?? (deps.runtime.backend === 'wasm' ? WASM_BATCH : NATIVE_BATCH),
+    });
+  }
+  const tFaithfulness = now();
   final.timingsMs = {
     read: job.tRead - job.t0,
     preprocess: tPrep - job.tRead,
@@ -314,7 +344,8 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
     signalAnalysis: tSignal - tClassify,
     attribute: tAttribute - tSignal,
     analyse: tAnalyse - tAttribute,
-    total: tAnalyse - job.t0,
+    ...(deps.faithfulness !== false ? { faithfulness: tFaithfulness - tAnalyse } : {}),
+    total: tFaithfulness - job.t0,
   };
   deps.onProgress?.({ stage: 'done' });
   return checkResult(final);
@@ -322,7 +353,7 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
   /** The result JSON for one relevance map: the final one, or a partial one (`progress` set) of a progressive run. */
   function buildResult(
     relevance: Float32Array,
-    meta: Pick<Attribution, 'method' | 'steps' | 'rule' | 'baseline' | 'completeness'>,
+    meta: Pick<Attribution, 'method' | 'steps' | 'rule' | 'baseline' | 'completeness'> & Pick<Partial<Attribution>, 'auto'>,
     progress: { preview?: string; done: number; total: number } | null,
   ): Result {
     const analysis = analyseRelevance(signal, input, relevance, className);
@@ -363,6 +394,8 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
         rule: meta.rule,
         relevance: encodeFloat32(relevance, [input.samples, leads]),
         completeness: meta.completeness,
+        // `--steps auto`: `steps` is the points used; this says so, with the target and whether it was reached.
+        ...(meta.auto ? { stepsAuto: { ...meta.auto, pointsUsed: meta.steps } } : {}),
         ...(progress ? { progress } : {}),
       },
       analysis,

@@ -31,6 +31,27 @@ export const averageBeatSchema = z.object({
   alignment: z.string(),
 });
 
+/** One deletion or insertion curve (issue 16, item 1; functions/core/attribution/faithfulness.ts). */
+export const faithfulnessCurveSchema = z
+  .object({
+    fractions: z.array(finite),
+    logit: z.array(finite),
+    randomLogit: z.array(finite),
+    randomMin: z.array(finite).optional(),
+    randomMax: z.array(finite).optional(),
+    areaVsRandom: finite.optional(),
+  })
+  .passthrough();
+
+/** `analysis.faithfulness`: deletion and insertion curves of the map with their seeded random reference. */
+export const faithfulnessSchema = z
+  .object({
+    deletion: faithfulnessCurveSchema,
+    insertion: faithfulnessCurveSchema,
+    seed: z.number().int(),
+  })
+  .passthrough();
+
 export const resultSchema = z
   .object({
     schema: z.literal(RESULT_SCHEMA_VERSION),
@@ -87,9 +108,15 @@ export const resultSchema = z
             averageBeat: averageBeatSchema.nullable(),
           })
           .passthrough(),
+        faithfulness: faithfulnessSchema.optional(),
       })
       .passthrough(),
     timingsMs: z.record(z.string(), finite),
+    /**
+     * Where the numbers were computed. Absent: on Leadlight's server. `browser`: in the visitor's browser (private
+     * mode), stored by `POST /api/results` when shared — the server checked it but did not compute it.
+     */
+    provenance: z.object({ computedIn: z.enum(['server', 'browser']) }).passthrough().optional(),
   })
   .passthrough();
 

@@ -9,6 +9,10 @@
  *
  * Sessions are kept per isolate (one per model graph) as shared values that no request awaits while another request
  * makes them (./shared-value.ts), and runs never wait on each other's promises (see `OrtGraphSession`).
+ *
+ * In the browser (private mode) ./ort-browser.ts, which this adapter owns, hands over the onnxruntime-web build
+ * the page bundles (`wasm`, or `webgpu` with the WebGPU execution provider), the engine's URL, the thread count and
+ * a cached file loader; the sessions are made here like everywhere else.
  */
 import type * as OrtWebModule from 'onnxruntime-web/wasm';
 import type { GraphKind, InstalledModel } from '../core/model/manifest.ts';
@@ -33,12 +37,30 @@ export interface OrtRuntimeOptions {
    * ~60 MB).
    */
   leanMemory?: boolean;
+  /** The browser (./ort-browser.ts): the onnxruntime-web build, its engine, threads and execution provider. */
+  browser?: BrowserOrt;
+}
+
+/** What the browser backend (./ort-browser.ts) supplies. */
+export interface BrowserOrt {
+  /** Imports the onnxruntime-web build: `onnxruntime-web/wasm` or `onnxruntime-web/webgpu` (same API). */
+  load: () => Promise<unknown>;
+  /** Absolute URL of the build's Emscripten module (`ort-wasm-simd-threaded[.asyncify].mjs`), same-origin. */
+  engineModuleUrl: string;
+  /** `webgpu`: the WebGPU execution provider first, nodes it cannot run on the WASM provider. */
+  executionProvider: 'wasm' | 'webgpu';
+  /** Intra-op threads (needs cross-origin isolation; 1 otherwise). */
+  numThreads: number;
+  /** onnxruntime's log lines while a session is made (e.g. which nodes were placed on which provider). */
+  onSessionLog?: (line: string) => void;
 }
 
 type Ort = typeof OrtWebModule;
 type OrtSession = OrtWebModule.InferenceSession;
 
 let webInit: SharedValue<Ort> | undefined;
+/** The browser's onnxruntime-web builds, one per build (a page may try WebGPU, then fall back to WASM). */
+const browserInits = new Map<string, SharedValue<Ort>>();
 let wasmMemory: WebAssembly.Memory | undefined;
 
 /** Bytes of onnxruntime-web's WebAssembly linear memory (weights, activations, arena): the isolate's main cost. */
@@ -89,6 +111,38 @@ function loadOrtWeb(wasmBinary: OrtRuntimeOptions['wasmBinary']): Promise<Ort> {
   return webInit.get();
 }
 
+/** Loads and initialises the browser's onnxruntime-web build once per page or Web Worker. */
+function loadOrtBrowser(browser: BrowserOrt, wasmBinary: OrtRuntimeOptions['wasmBinary']): Promise<Ort> {
+  let init = browserInits.get(browser.engineModuleUrl);
+  if (!init) {
+    init = new SharedValue(async () => {
+      if (browser.onSessionLog) routeConsole();
+      const ort = (await browser.load()) as Ort;
+      ort.env.wasm.numThreads = Math.max(1, browser.numThreads);
+      ort.env.wasm.proxy = false;
+      ort.env.logLevel = 'error';
+      // The engine module from the site itself (the page's CSP allows no other script); its binary as bytes.
+      ort.env.wasm.wasmPaths = { mjs: browser.engineModuleUrl };
+      if (wasmBinary) ort.env.wasm.wasmBinary = wasmBinary instanceof Uint8Array ? wasmBinary : new Uint8Array(wasmBinary as ArrayBuffer);
+      const instantiate = WebAssembly.instantiate;
+      // Note the engine's linear memory (the page reports it), as in workerd and Node.
+      (WebAssembly as { instantiate: unknown }).instantiate = async (source: unknown, imports?: WebAssembly.Imports) => {
+        const result = (await instantiate(source as BufferSource, imports)) as unknown as WebAssembly.WebAssemblyInstantiatedSource;
+        wasmMemory = findMemory(imports, result.instance ?? (result as unknown as WebAssembly.Instance)) ?? wasmMemory;
+        return result;
+      };
+      try {
+        await initialiseBackend(ort);
+      } finally {
+        (WebAssembly as { instantiate: unknown }).instantiate = instantiate;
+      }
+      return ort;
+    });
+    browserInits.set(browser.engineModuleUrl, init);
+  }
+  return init.get();
+}
+
 /** The smallest valid ONNX model (Identity on a float tensor), used to initialise the WASM backend. */
 const IDENTITY_MODEL = Uint8Array.from(
   atob('CAg6QgoQCgF4EgF5IghJZGVudGl0eRIIaWRlbnRpdHlaEQoBeBIMCgoIARIGCgQKAggBYhEKAXkSDAoKCAESBgoECgIIAUICEBE='),
@@ -101,8 +155,11 @@ async function initialiseBackend(ort: Ort): Promise<void> {
 }
 
 /** The graph file a session of `graph` loads in this runtime: the lean or spectral variant where there is one. */
-export function graphVariant(model: InstalledModel, graph: GraphKind, backend: 'wasm' | 'native', leanMemory: boolean): GraphKind {
+export function graphVariant(model: InstalledModel, graph: GraphKind, backend: 'wasm' | 'native', leanMemory: boolean, executionProvider: 'wasm' | 'webgpu' = 'wasm'): GraphKind {
   if (backend !== 'wasm' || graph !== 'gradient') return graph;
+  // WebGPU: the graph as written (its derived kernels folded once at load, on the CPU); the lean variant's per-run
+  // Slice/Transpose chains only add dispatches there.
+  if (executionProvider === 'webgpu') return graph;
   const variant = leanMemory ? 'gradient-lowmem' : 'gradient-wasm';
   return model.graphs[variant] ? variant : graph;
 }
@@ -114,8 +171,9 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
   async function createSession(model: InstalledModel, graph: GraphKind): Promise<OrtGraphSession> {
     // Lean WASM computes derived kernels per run (no constant folding, see below): the lean gradient variant.
     // Folding WASM takes the spectral gradient variant (`gradient-wasm`), where the model has it.
-    const leanMemory = options.backend === 'wasm' && options.leanMemory !== false;
-    const variant = graphVariant(model, graph, options.backend, leanMemory);
+    const executionProvider = options.browser?.executionProvider ?? 'wasm';
+    const leanMemory = options.backend === 'wasm' && options.leanMemory !== false && executionProvider === 'wasm';
+    const variant = graphVariant(model, graph, options.backend, leanMemory, executionProvider);
     const file = model.graphs[variant];
     if (model.status !== 'available' || !file) {
       throw new LeadlightError('model_unavailable', model.reason ?? `Model ${model.id} has no ${graph} graph installed; run npm install.`);
@@ -131,15 +189,17 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
       });
       return new OrtGraphSession(session as unknown as OrtSession, ortNode as unknown as Ort, false);
     }
-    const ort = await loadOrtWeb(options.wasmBinary);
+    const ort = options.browser ? await loadOrtBrowser(options.browser, options.wasmBinary) : await loadOrtWeb(options.wasmBinary);
     const weightsFile = model.weightsFiles?.[variant] ?? model.weightsFile;
     const [graphBytes, weights] = await Promise.all([
       options.loadFile(`${model.id}/${file}`),
       weightsFile ? options.loadFile(`${model.id}/${weightsFile}`) : Promise.resolve(undefined),
     ]);
-    const session = await ort.InferenceSession.create(graphBytes, {
-      executionProviders: ['wasm'],
-      graphOptimizationLevel: 'all',
+    const onLog = options.browser?.onSessionLog;
+    const sessionOptions = {
+      // WebGPU first; whatever it cannot run goes to the WASM provider (reported through onSessionLog).
+      executionProviders: executionProvider === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],
+      graphOptimizationLevel: 'all' as const,
       enableCpuMemArena: false,
       enableMemPattern: false,
       // Folding the derived kernels (flipped, rearranged) at load multiplies the WASM memory (Ribeiro: 172 MB
@@ -148,7 +208,14 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
       // No pre-packing either: ConvTranspose (the lean graph's deep layers) would keep a transposed copy of its kernel.
       ...(leanMemory ? { extra: { optimization: { disable_specified_optimizers: 'ConstantFolding' }, session: { disable_prepacking: '1' } } } : {}),
       ...(weights && weightsFile ? { externalData: [{ path: weightsFile, data: weights }] } : {}),
-    });
+    };
+    if (onLog) {
+      // A verbose session once, only for its log of which nodes went to which provider, then the real one: a
+      // verbose session also logs every kernel of every run (slowing WebGPU runs several-fold).
+      const probe = await withSessionLog(onLog, () => ort.InferenceSession.create(graphBytes, { ...sessionOptions, logSeverityLevel: 0, logVerbosityLevel: 0 }));
+      await probe.release();
+    }
+    const session = await ort.InferenceSession.create(graphBytes, sessionOptions);
     return new OrtGraphSession(session, ort, true);
   }
 
@@ -171,6 +238,38 @@ export function createOrtRuntime(options: OrtRuntimeOptions): ModelRuntime {
       }
     },
   };
+}
+
+/**
+ * Runs `make` with onnxruntime's console output (its log goes to console.log/warn/error in the browser) passed to
+ * `onLog` — how the page learns which nodes the WebGPU provider left to the WASM provider.
+ */
+async function withSessionLog<T>(onLog: ((line: string) => void) | undefined, make: () => Promise<T>): Promise<T> {
+  if (!onLog) return make();
+  logSink = onLog;
+  try {
+    return await make();
+  } finally {
+    logSink = undefined;
+  }
+}
+
+/** Where the console's lines go while a session is made with `onSessionLog` (else to the console itself). */
+let logSink: ((line: string) => void) | undefined;
+let consoleRouted = false;
+
+/**
+ * Routes the console through `logSink`. Done before onnxruntime-web's Emscripten module starts, because the module
+ * binds console.log/console.error when it starts: patching them later would not see its lines.
+ */
+function routeConsole(): void {
+  if (consoleRouted) return;
+  consoleRouted = true;
+  const c = console as unknown as Record<'log' | 'warn' | 'error' | 'info' | 'debug', (...a: unknown[]) => void>;
+  for (const key of ['log', 'warn', 'error', 'info', 'debug'] as const) {
+    const original = c[key];
+    c[key] = (...a: unknown[]) => (logSink ? logSink(a.map(String).join(' ')) : original.apply(console, a));
+  }
 }
 
 let nodeInit: Promise<unknown> | undefined;

@@ -4,22 +4,32 @@
  * create it and watch it; the queue consumer begins, reports, completes or fails it; its alarm is the watchdog.
  *
  * Leases: `begin` lets one delivery run the job and gives it LEASE_MS; every report renews it. A running job whose
- * lease ran out (its consumer died with its machine or isolate) and a queued job whose message was not picked up in
- * QUEUED_MS are sent to the queue again, at most MAX_SENDS times in all; then the job ends `failed` with
- * `analysis_failed`. A finished job keeps its small state (no input, no partial map) until its result expires.
+ * lease ran out (its consumer died with its machine or isolate) is sent to the queue again, at most MAX_SENDS times
+ * in all, then the job ends `failed` with `analysis_failed`. A queued job whose message was not picked up is sent
+ * again after QUEUED_MS, then after doubling waits (a cohort's backlog is no lost message), and given up after
+ * MAX_QUEUED_MS. A finished job keeps its small state (no input, no partial map) until its result expires.
  * Delivery is at least once: `begin` refuses a job that is finished or held by a live lease, so a duplicate message
  * does no work, and the result key is fixed by the id.
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from './env.ts';
+import { cohortOf } from './cohorts.ts';
 import { type AnalysisJobStub, type JobChange, type JobError, type JobProgress, type JobSpec, type JobState, inputKeyOf, viewOf } from './job.ts';
 
 /** A running job whose consumer has not reported for this long is presumed dead. */
 export const LEASE_MS = 120_000;
 /** A queued job whose message has not been picked up for this long is sent again. */
 export const QUEUED_MS = 120_000;
-/** Sends of one job's message at most (the first and the watchdog's). */
+/** Sends of one job's message at most when its consumer keeps dying (the first and the watchdog's). */
 export const MAX_SENDS = 4;
+/** The longest wait between two sends of a queued job's message (the wait doubles from QUEUED_MS). */
+export const MAX_QUEUED_WAIT_MS = 60 * 60_000;
+/** A job still queued this long after it was accepted is given up. */
+export const MAX_QUEUED_MS = 24 * 60 * 60_000;
+/** How long a queued job waits after its `resends`-th resend by the watchdog: 2, 4, 8 … 60 minutes. */
+function queuedWaitMs(resends: number): number {
+  return Math.min(QUEUED_MS * 2 ** resends, MAX_QUEUED_WAIT_MS);
+}
 /** Progress writes at most this often (a report still renews the lease in memory). */
 const PROGRESS_WRITE_MS = 500;
 /** The partial map is stored in pieces below SQLite storage's 2 MB value limit. */
@@ -216,6 +226,8 @@ export class AnalysisJob extends DurableObject<Env> implements AnalysisJobStub {
     state.leaseUntil = null;
     await this.dropWorkingData(state.id);
     await this.save(state, this.expiryAlarm(state));
+    // Its cohort lists the failure; were this call lost, the cohort's watchdog would ask this job (cohort.ts).
+    if (state.membership) await cohortOf(this.env, state.membership.name).memberFailed(state.id, state.error).catch(() => undefined);
   }
 
   /** Deleting the record: the job, its input and its partial map go; a consumer still running sees it gone. */
@@ -238,14 +250,28 @@ export class AnalysisJob extends DurableObject<Env> implements AnalysisJobStub {
       if (state.expiresAt !== null && Date.parse(state.expiresAt) <= now) await this.cancel();
       return;
     }
-    const stale = state.status === 'running' ? (state.leaseUntil ?? 0) <= now : state.sentAt + QUEUED_MS <= now;
+    const queuedResends = state.queuedResends ?? 0;
+    const nextQueuedCheck = state.sentAt + queuedWaitMs(queuedResends);
+    const stale = state.status === 'running' ? (state.leaseUntil ?? 0) <= now : nextQueuedCheck <= now;
     if (!stale) {
-      await this.ctx.storage.setAlarm(state.status === 'running' ? state.leaseUntil! : state.sentAt + QUEUED_MS);
+      await this.ctx.storage.setAlarm(state.status === 'running' ? state.leaseUntil! : nextQueuedCheck);
       return;
     }
-    if (state.sends >= MAX_SENDS) {
-      await this.fail({ code: 'analysis_failed', message: `The analysis did not finish after ${state.sends} tries (its worker stopped each time); upload the ECG again, and if it keeps failing, report it.` });
-      return;
+    if (state.status === 'running') {
+      // Its consumer died (machine or isolate lost): sent again, at most MAX_SENDS times in all.
+      if (state.sends - queuedResends >= MAX_SENDS) {
+        await this.fail({ code: 'analysis_failed', message: `The analysis did not finish after ${state.sends - queuedResends} tries (its worker stopped each time); upload the ECG again, and if it keeps failing, report it.` });
+        return;
+      }
+    } else {
+      // Not picked up: a lost message, or a backlog (a large cohort queues thousands). Sent again after doubling
+      // waits (2, 4, 8 … 60 min), so a lost message is found in minutes and a backlog costs a few duplicates, which
+      // `begin` turns away; given up only after MAX_QUEUED_MS in the queue.
+      if (now - Date.parse(state.createdAt) >= MAX_QUEUED_MS) {
+        await this.fail({ code: 'analysis_failed', message: `The analysis waited in Leadlight's queue for more than ${MAX_QUEUED_MS / 3_600_000} hours and was given up; upload the ECG again.` });
+        return;
+      }
+      state.queuedResends = queuedResends + 1;
     }
     state.status = 'queued';
     state.progress = { stage: 'queued' };
@@ -253,6 +279,6 @@ export class AnalysisJob extends DurableObject<Env> implements AnalysisJobStub {
     state.sends += 1;
     state.sentAt = now;
     await this.env.JOB_QUEUE.send({ v: 1, id: state.id });
-    await this.save(state, now + QUEUED_MS);
+    await this.save(state, now + queuedWaitMs(state.queuedResends ?? 0));
   }
 }

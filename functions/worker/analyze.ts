@@ -25,8 +25,8 @@ export const workerServices: Services = {
     const { models } = await loadModelsIndex(env.ASSETS);
     await checkUpload(files, options, { models, readOptions: WORKER_READ_OPTIONS });
   },
-  async analyze(files, options, env, onProgress, onPartial) {
+  async analyze(files, options, env, onProgress, onPartial, extras) {
     const { models } = await loadModelsIndex(env.ASSETS);
-    return analyzeEcg(files, options, { runtime: runtimeFor(env), models, onProgress, readOptions: WORKER_READ_OPTIONS, keepFileNames: false, ...(onPartial ? { onPartial } : {}) });
+    return analyzeEcg(files, options, { runtime: runtimeFor(env), models, onProgress, readOptions: WORKER_READ_OPTIONS, keepFileNames: false, faithfulness: extras?.faithfulness !== false, ...(onPartial ? { onPartial } : {}) });
   },
 };

@@ -10,8 +10,12 @@
  *   GET    /api/jobs/{id}          200 {id, status, progress, error?} | 404; `?stream=1`: the job's NDJSON events
  *   GET    /api/records/{id}       200 result JSON | 404 (also while its job runs)
  *   DELETE /api/records/{id}       Authorization: Bearer {deleteToken} → 204 (result, job and input gone) | 401 | 403 | 404
+ *   POST   /api/results            a result computed in the browser (private mode) → 201 {id, url, deleteToken, expiresAt} (./results.ts)
  *   GET    /api/models             installed models, classes, thresholds, methods, availability
- *   GET    /api/cohorts/{name}     cohort.json of a live cohort (uploads with the fields cohort and label) | 404
+ *   POST   /api/cohorts            multipart labels CSV + records → one job per record → 202 {name, url, deleteToken, members}
+ *   POST   /api/cohorts/{name}/records   (with the cohort's token) more records → 202 {name, members, total}
+ *   GET    /api/cohorts/{name}     cohort.json with {name, status, progress} (./cohorts.ts) | 404
+ *   DELETE /api/cohorts/{name}     Authorization: Bearer {deleteToken} → 204 (cohort, inputs, results gone) | 202 (rest by its alarm)
  *   GET    /r/{id}                 the report page (a static asset) for a result or a job still running
  * Everything else is a static asset of the Astro site. Errors all go through ./errors.ts. The analysis itself runs
  * in the queue consumer (./queue.ts); a job's state lives only in its Durable Object (./analysis-job.ts).
@@ -20,12 +24,13 @@ import { LeadlightError } from '../core/errors.ts';
 import { selectModel } from '../core/pipeline.ts';
 import type { Env } from './env.ts';
 import { errorBodyOf, errorResponse, httpStatusOf, jsonResponse } from './errors.ts';
-import { planCohortUpload, readLiveCohort, removeMember } from './cohorts.ts';
+import { addCohortRecords, cohortNameOfResult, createCohort, deleteCohort, joinCohort, leaveCohort, planCohortUpload, readCohortJson } from './cohorts.ts';
 import { type AnalysisJobStub, type JobChange, type JobSpec, type JobView, inputKeyOf, packInput, viewOf } from './job.ts';
 import { describeModel, loadModelsIndex } from './models.ts';
 import { type Services, jobOf } from './queue.ts';
 import { type ExpiryChoice, checkDeleteToken, deleteResult, getResult, isResultId, newResultIdentity, notFound, resultMetadataOf } from './store.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, type UploadRequest, readUpload } from './upload.ts';
+import { shareResult } from './results.ts';
 
 /** A watch of the job returns at least this often (keeps the connection and the Durable Object call short). */
 const WATCH_MS = 25_000;
@@ -36,6 +41,7 @@ export async function handleRequest(request: Request, env: Env, services: Servic
   const url = new URL(request.url);
   const path = url.pathname;
   try {
+    if (path === '/api/results' || path === '/api/results/') return await shareResult(request, env);
     if (path === '/api/records' || path === '/api/records/') {
       if (request.method !== 'POST') throw methodNotAllowed('POST');
       const mode = url.searchParams.get('async') === '1' ? 'async' : url.searchParams.get('stream') === '1' ? 'stream' : 'wait';
@@ -84,16 +90,28 @@ export async function handleRequest(request: Request, env: Env, services: Servic
       }
       return jsonResponse({ models, defaultModel, defaultMethod: 'ig' }, 200, { 'cache-control': 'public, max-age=60' });
     }
+    if (path === '/api/cohorts' || path === '/api/cohorts/') {
+      if (request.method !== 'POST') throw methodNotAllowed('POST');
+      await limitUploads(request, env);
+      const created = await createCohort(request, env, (await loadModelsIndex(env.ASSETS)).models, maxUploadBytes(env));
+      return jsonResponse(created, 202, { location: `/api/cohorts/${created.name}` });
+    }
+    const cohortRecords = /^\/api\/cohorts\/([^/]*)\/records\/?$/u.exec(path);
+    if (cohortRecords) {
+      if (request.method !== 'POST') throw methodNotAllowed('POST');
+      await limitUploads(request, env);
+      return jsonResponse(await addCohortRecords(request, env, segmentOf(cohortRecords[1]), maxUploadBytes(env)), 202);
+    }
     const cohort = /^\/api\/cohorts\/([^/]*)\/?$/u.exec(path);
     if (cohort) {
-      if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET');
-      let name = cohort[1];
-      try {
-        name = decodeURIComponent(name);
-      } catch {
-        // a malformed escape is simply an invalid name
+      const name = segmentOf(cohort[1]);
+      if (request.method === 'DELETE') {
+        const remaining = await deleteCohort(request, env, name);
+        if (remaining === 0) return new Response(null, { status: 204, headers: { 'cache-control': 'no-store' } });
+        return jsonResponse({ name, status: 'deleting', remaining }, 202);
       }
-      const body = JSON.stringify(await readLiveCohort(env.RESULTS, name));
+      if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET, DELETE');
+      const body = await readCohortJson(env, name);
       return new Response(request.method === 'HEAD' ? null : body, { status: 200, headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } });
     }
     if (path.startsWith('/api/')) {
@@ -133,6 +151,15 @@ async function notFoundOfJob(env: Env, id: string, e: unknown): Promise<never> {
   throw e;
 }
 
+/** A path segment %-decoded (a malformed escape stays as it is and fails the name check). */
+function segmentOf(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 /** Ids are base64url: anything else (including malformed %-escapes) is simply not found. */
 function idOf(segment: string): string {
   return /^[A-Za-z0-9_-]+$/u.test(segment) ? segment : '';
@@ -161,12 +188,17 @@ interface Accepted {
   expiresAt: string | null;
 }
 
-/** The limiter and the form: refused with a plain 4xx in every mode. */
-async function receiveUpload(request: Request, env: Env): Promise<UploadRequest> {
+/** Uploads (records and cohort parts) per client address and minute. */
+async function limitUploads(request: Request, env: Env): Promise<void> {
   const client = request.headers.get('cf-connecting-ip') ?? 'local';
   if (!(await env.UPLOAD_LIMITER.limit({ key: client })).success) {
     throw new LeadlightError('rate_limited', `This address has sent more uploads in the last minute than Leadlight accepts; wait ${RATE_LIMIT_PERIOD_S} seconds and upload again.`);
   }
+}
+
+/** The limiter and the form: refused with a plain 4xx in every mode. */
+async function receiveUpload(request: Request, env: Env): Promise<UploadRequest> {
+  await limitUploads(request, env);
   return readUpload(request, maxUploadBytes(env));
 }
 
@@ -175,10 +207,10 @@ async function receiveUpload(request: Request, env: Env): Promise<UploadRequest>
  * refused at once, nothing stored); then the input goes to R2, the job is created (`queued`) and its message sent.
  * A failure on the way removes what was written.
  */
-async function acceptUpload(upload: UploadRequest, env: Env, services: Services): Promise<{ accepted: Accepted; job: AnalysisJobStub }> {
+async function acceptUpload(upload: UploadRequest, env: Env, services: Services, authorization: string | null): Promise<{ accepted: Accepted; job: AnalysisJobStub }> {
   // Cohort fields are checked (and the cohort's settings applied) before any work; null without a cohort.
   const plan = upload.options.cohort !== undefined || upload.options.label !== undefined
-    ? await planCohortUpload(env.RESULTS, upload.options, (await loadModelsIndex(env.ASSETS)).models)
+    ? await planCohortUpload(env, upload.options, (await loadModelsIndex(env.ASSETS)).models, authorization)
     : null;
   const options = plan?.options ?? upload.options;
   await services.check(upload.files, options, env);
@@ -197,10 +229,12 @@ async function acceptUpload(upload: UploadRequest, env: Env, services: Services)
   await env.UPLOADS.put(inputKeyOf(identity.id), packInput(upload.files));
   try {
     await job.create(spec);
+    if (plan) await joinCohort(env, plan, identity.id, identity.expiresAt);
     await env.JOB_QUEUE.send({ v: 1, id: identity.id });
   } catch (e) {
-    // Nothing half-written: the job (if created) and its input go again.
+    // Nothing half-written: the job (if created), its input and its cohort membership go again.
     await job.cancel().catch(() => env.UPLOADS.delete(inputKeyOf(identity.id)).catch(() => undefined));
+    await leaveCohort(env, identity.id, spec.membership?.name).catch(() => undefined);
     throw e;
   }
   return { accepted: { id: identity.id, url: `/r/${identity.id}`, deleteToken: identity.deleteToken, expiresAt: identity.expiresAt }, job };
@@ -209,8 +243,9 @@ async function acceptUpload(upload: UploadRequest, env: Env, services: Services)
 async function createRecord(request: Request, env: Env, services: Services, mode: 'wait' | 'stream' | 'async'): Promise<Response> {
   const upload = await receiveUpload(request, env);
   // A stream reports the checks of the record (and everything after) as events.
-  if (mode === 'stream') return streamJob(() => acceptUpload(upload, env, services), upload.files.length);
-  const { accepted, job } = await acceptUpload(upload, env, services);
+  const authorization = request.headers.get('authorization');
+  if (mode === 'stream') return streamJob(() => acceptUpload(upload, env, services, authorization), upload.files.length);
+  const { accepted, job } = await acceptUpload(upload, env, services, authorization);
   if (mode === 'async') {
     return jsonResponse({ ...accepted, status: 'queued' }, 202, { location: `/api/jobs/${accepted.id}` });
   }
@@ -312,5 +347,6 @@ async function deleteRecord(request: Request, env: Env, id: string): Promise<voi
   }
   await checkDeleteToken(authorization, tokenSha256);
   if (job) await job.cancel();
-  await deleteResult(env.RESULTS, id, (json) => removeMember(env.RESULTS, id, json));
+  if (state?.membership) await leaveCohort(env, id, state.membership.name);
+  await deleteResult(env.RESULTS, id, (json) => leaveCohort(env, id, cohortNameOfResult(json)));
 }

@@ -3,6 +3,7 @@
  * platform code type-checks without the full workers-types package.
  */
 
+import type { CohortStub } from './cohort.ts';
 import type { AnalysisJobStub, JobMessage } from './job.ts';
 
 /** Cloudflare KV (https://developers.cloudflare.com/kv/api/): the subset Leadlight uses. */
@@ -33,6 +34,8 @@ export interface R2Bucket {
 /** A Queues producer (https://developers.cloudflare.com/queues/configuration/javascript-apis/). */
 export interface Queue<Body> {
   send(body: Body, options?: { delaySeconds?: number }): Promise<void>;
+  /** Up to 100 messages (and 256 KB) in one call. */
+  sendBatch(messages: readonly { body: Body; delaySeconds?: number }[]): Promise<void>;
 }
 
 /** One delivery of a queue message to the consumer. */
@@ -65,12 +68,14 @@ export interface Env {
   RESULTS: KvNamespace;
   /** The built site (site/dist) including the installed models under /model-files/. */
   ASSETS: AssetsFetcher;
-  /** Inputs of accepted uploads, `upload:v1:{id}`, until their job ends (./job-input.ts). */
+  /** Inputs of accepted uploads, `upload:v1:{id}`, until their job ends (./job.ts); cohort.json of each cohort, `cohort:v1:{name}` (./cohort.ts). */
   UPLOADS: R2Bucket;
   /** One message `{v, id}` per job to analyse (./queue.ts). */
   JOB_QUEUE: Queue<JobMessage>;
   /** One Durable Object per job, named by the result id (./analysis-job.ts): the job's state. */
   JOBS: DurableObjectNamespace<AnalysisJobStub>;
+  /** One Durable Object per cohort, named by the cohort's name (./cohort.ts): members, summaries, the aggregate's version. */
+  COHORTS: DurableObjectNamespace<CohortStub>;
   /** Uploads per client address and minute (wrangler.toml [[ratelimits]]). */
   UPLOAD_LIMITER: RateLimit;
   /** Optional override of the upload cap in bytes (default 32 MiB). */

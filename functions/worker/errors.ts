@@ -11,6 +11,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   file_too_large: 413,
   archive_too_large: 413,
   too_many_files: 413,
+  result_too_large: 413,
   // Not a format Leadlight reads (RFC 9110 §15.5.16).
   unsupported_format: 415,
   encoding_unsupported: 415,
@@ -29,6 +30,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   model_layout_mismatch: 422,
   model_layer_unsupported: 422,
   model_hash_mismatch: 422,
+  // A shared result (POST /api/results) that fails the schema or contradicts itself.
+  result_invalid: 422,
   // Bad options or request shape.
   option_invalid: 400,
   model_unknown: 400,
@@ -38,6 +41,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   request_invalid: 400,
   // The model exists but its weights are not installed on this deployment.
   model_unavailable: 409,
+  // The Free-plan deployment (functions/worker/free.ts) analyses in the browser only.
+  server_analysis_unavailable: 409,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -45,6 +50,7 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   rate_limited: 429,
   // The record was deleted while its analysis was queued or running (RFC 9110 §15.5.11).
   job_cancelled: 410,
+  cohort_exists: 409,
   // Leadlight's own failure (the dead-letter consumer or the watchdog gave the job up), never the input's.
   analysis_failed: 500,
   internal: 500,

@@ -49,6 +49,11 @@ export interface JobSpec {
   tokenSha256: string;
   createdAt: string;
   expiresAt: string | null;
+  /**
+   * A member of a cohort uploaded with POST /api/cohorts: nobody watches its job and cohort.json does not use its
+   * faithfulness curves, so it sends no partial maps and its result leaves the curves out (108 forward passes).
+   */
+  fanOut?: boolean;
 }
 
 /** The one stored JSON of a job (Durable Object storage key `job`). */
@@ -58,6 +63,8 @@ export interface JobState extends JobSpec, JobView {
   attempts: number;
   /** Times the queue message was sent (the first send and the watchdog's). */
   sends: number;
+  /** Of those, the watchdog's sends of a job that was still queued (not picked up: lost, or waiting in a backlog). */
+  queuedResends?: number;
   /** Epoch ms of the last send. */
   sentAt: number;
   /** Epoch ms until which a running job's consumer counts as alive (renewed by every report). */

@@ -12,7 +12,7 @@ import { LeadlightError, isLeadlightError } from '../core/errors.ts';
 import type { InputFile } from '../core/record.ts';
 import { withoutFileNames } from '../core/pipeline.ts';
 import { checkResult } from '../core/result.ts';
-import { addMember, removeMember } from './cohorts.ts';
+import { cohortNameOfResult, leaveCohort, reportMemberDone } from './cohorts.ts';
 import type { Env, MessageBatch, QueueMessage } from './env.ts';
 import { errorBodyOf, httpStatusOf } from './errors.ts';
 import { type AnalysisJobStub, type JobMessage, type JobProgress, type JobState, inputKeyOf, isJobMessage, unpackInput } from './job.ts';
@@ -27,13 +27,16 @@ const MAX_RESULT_BYTES = 25 * 1024 * 1024;
 const PARTIAL_FLUSH_WAITS = 3;
 /** Progress goes to the job at most this often (stage changes always). */
 const REPORT_MS = 250;
+/** The same for a cohort's fanned-out member, which nobody watches: the reports only renew its lease (LEASE_MS). */
+const FAN_OUT_REPORT_MS = 30_000;
 
 /** What the consumer needs from the rest of Leadlight; ./analyze.ts provides the real pipeline and ORT runtime. */
 export interface Services {
   /** Checks an upload before it is accepted (options, and that the files read as a record the model takes). */
   check(files: InputFile[], options: UploadRequest['options'], env: Env): Promise<void>;
   /** `onPartial`: the progressive results of integrated gradients — a first map, then refinements. */
-  analyze(files: InputFile[], options: UploadRequest['options'], env: Env, onProgress: (p: JobProgress) => void, onPartial?: (partial: unknown) => Promise<void>): Promise<unknown>;
+  /** `faithfulness`: false leaves the deletion/insertion curves out (a cohort's members: cohort.json does not use them). */
+  analyze(files: InputFile[], options: UploadRequest['options'], env: Env, onProgress: (p: JobProgress) => void, onPartial?: (partial: unknown) => Promise<void>, extras?: { faithfulness: boolean }): Promise<unknown>;
 }
 
 export function jobOf(env: Env, id: string): AnalysisJobStub {
@@ -72,7 +75,8 @@ async function runJob(message: QueueMessage<JobMessage>, env: Env, services: Ser
   try {
     const json = await analyse(state, env, services, job, fileNames);
     await putResultAt(env.RESULTS, id, json, state);
-    if (state.membership) await addMember(env.RESULTS, state.membership, id, JSON.parse(json), state.expiry, new Date(state.createdAt));
+    // A cohort member reports its summary before its job is done (a crash in between repeats both; the cohort counts it once).
+    if (state.membership) await reportMemberDone(env, state.membership, id, JSON.parse(json));
     if (!(await job.complete())) await removeStored(env, id, json);
     message.ack();
   } catch (e) {
@@ -96,7 +100,7 @@ async function runJob(message: QueueMessage<JobMessage>, env: Env, services: Ser
 
 /** A job cancelled between its result's write and `complete`: its result and membership go again. */
 async function removeStored(env: Env, id: string, json: string): Promise<void> {
-  await removeMember(env.RESULTS, id, json);
+  await leaveCohort(env, id, cohortNameOfResult(json));
   await env.RESULTS.delete(RESULT_KEY_PREFIX + id);
 }
 
@@ -120,7 +124,7 @@ async function analyse(state: JobState, env: Env, services: Services, job: Analy
     // The pipeline's own `done` is not the job's: the result is stored (`storing`) before the job is done.
     if (p.stage === 'done') return;
     const now = Date.now();
-    if (p.stage === lastStage && now - lastReport < REPORT_MS) return;
+    if (p.stage === lastStage && now - lastReport < (state.fanOut ? FAN_OUT_REPORT_MS : REPORT_MS)) return;
     lastStage = p.stage;
     lastReport = now;
     send(p);
@@ -135,7 +139,7 @@ async function analyse(state: JobState, env: Env, services: Services, job: Analy
     // a few short waits let it take the partial map and send it on before the next WASM run holds the isolate.
     for (let i = 0; i < PARTIAL_FLUSH_WAITS; i++) await new Promise((resolve) => setTimeout(resolve, 5));
   };
-  const result = checkResult(await services.analyze(files, state.options, env, onProgress, onPartial));
+  const result = checkResult(await services.analyze(files, state.options, env, onProgress, state.fanOut ? undefined : onPartial, { faithfulness: !state.fanOut }));
   await reports;
   if (gone) throw new JobGone();
   const json = JSON.stringify(result);

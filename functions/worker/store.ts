@@ -48,7 +48,8 @@ function base64Url(bytes: Uint8Array): string {
   return btoa(binary).replace(/\+/gu, '-').replace(/\//gu, '_').replace(/=+$/u, '');
 }
 
-async function sha256Hex(text: string): Promise<string> {
+/** Lowercase hex SHA-256 of the UTF-8 text (how tokens are kept). */
+export async function sha256Hex(text: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
   return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -2,10 +2,14 @@
 // under dist/model-files/, so the Worker reads them through its ASSETS binding and they never enter the Worker bundle.
 // Writes dist/model-files/index.json = { models: InstalledModel[], parts: { "<id>/<file>": [part paths] } }.
 // Workers static assets allow at most 25 MiB per file: larger files are split into 20 MiB parts that the Worker
-// joins (functions/worker/models.ts). Usage: node site/scripts/copy-models.mjs [modelsBuildDir] [siteDistDir]
+// joins (functions/worker/models.ts). It also copies onnxruntime-web's engine for the browser (private mode,
+// functions/platform/ort-browser.ts) into dist/model-files/ort/ — the WASM build and the WebGPU (asyncify) build, each
+// an Emscripten module (.mjs) and its binary — listed as `engine` in index.json, its large binaries split the same
+// way (the page joins them). Usage: node site/scripts/copy-models.mjs [modelsBuildDir] [siteDistDir]
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -18,6 +22,9 @@ const NODE_ONLY_GRAPHS = ['gradient-wasm'];
 const LIMIT_BYTES = 25 * 1024 * 1024;
 
 const out = join(distDir, 'model-files');
+const require = createRequire(import.meta.url);
+/** onnxruntime-web's engine files the browser loads: the WASM build and the WebGPU build (native WebGPU EP). */
+const ENGINE_FILES = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm'];
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const models = [];
@@ -68,5 +75,35 @@ for (const id of existsSync(buildDir) ? readdirSync(buildDir).sort() : []) {
     parts[`${id}/${file}`] = names;
   }
 }
-writeFileSync(join(out, 'index.json'), JSON.stringify({ models, parts }));
+/** Copies `from` to `<out>/<key>`, split into parts (listed in `parts`) when above the static-asset limit. */
+function copyOrSplit(from, key) {
+  const size = statSync(from).size;
+  if (size <= LIMIT_BYTES) {
+    copyFileSync(from, join(out, key));
+    return size;
+  }
+  const names = [];
+  const fd = openSync(from, 'r');
+  try {
+    for (let offset = 0, i = 0; offset < size; offset += PART_BYTES, i++) {
+      const length = Math.min(PART_BYTES, size - offset);
+      const buf = Buffer.alloc(length);
+      readSync(fd, buf, 0, length, offset);
+      writeFileSync(join(out, `${key}.part${i}`), buf);
+      names.push(`${key}.part${i}`);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  parts[key] = names;
+  return size;
+}
+const ortPackage = resolve(dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm')), '..');
+const ortVersion = JSON.parse(readFileSync(join(ortPackage, 'package.json'), 'utf8')).version;
+mkdirSync(join(out, 'ort'), { recursive: true });
+let engineBytes = 0;
+for (const file of ENGINE_FILES) engineBytes += copyOrSplit(join(ortPackage, 'dist', file), `ort/${file}`);
+const engine = { version: ortVersion, files: ENGINE_FILES };
+console.log(`copy-models: browser engine onnxruntime-web ${ortVersion}, ${(engineBytes / 1024 / 1024).toFixed(1)} MiB`);
+writeFileSync(join(out, 'index.json'), JSON.stringify({ models, parts, engine }));
 console.log(`copy-models: ${models.length} model(s), ${(copied / 1024 / 1024).toFixed(1)} MiB into ${out}${Object.keys(parts).length ? `; split: ${Object.keys(parts).join(', ')}` : ''}`);

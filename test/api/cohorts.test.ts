@@ -4,9 +4,11 @@
  * `GET /api/cohorts/{name}` must give a cohort.json (valid against the one schema) whose records are the uploads'
  * results and whose lead tests are the one-sided rank-sum tests of the uploads' lead relevances (rankSumTest, checked
  * against R in test/core/analysis). Expected values come from the results the API returned, never from constants.
- * Deleting a record removes its membership; bad names and settings are 4xx with {error:{code,message}} and write nothing.
+ * The members live in the cohort's Durable Object (functions/worker/cohort.ts), one SQL row each. Deleting a record
+ * removes its membership; bad names and settings are 4xx with {error:{code,message}} and write nothing.
  */
 import { env as workerEnv, exports } from 'cloudflare:workers';
+import { runInDurableObject } from 'cloudflare:test';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { rankSumTest } from '../../functions/core/analysis/ranksum.ts';
 import { checkCohort } from '../../functions/core/cohort-schema.ts';
@@ -40,6 +42,20 @@ function uploadForm(record: string, fields: Record<string, string>): FormData {
 }
 async function keyCount(prefix = ''): Promise<number> {
   return (await env.RESULTS.list({ prefix })).keys.length;
+}
+interface MemberRow { id: string; label: string; status: string; summary: string | null; beats: ArrayBuffer | null }
+/** The member rows of a cohort, read inside its Durable Object. */
+async function membersOf(name: string): Promise<MemberRow[]> {
+  const ns = env.COHORTS as unknown as { idFromName(name: string): unknown; get(id: unknown): unknown };
+  const stub = ns.get(ns.idFromName(name)) as Parameters<typeof runInDurableObject>[0];
+  return runInDurableObject(stub, (_instance, state) => {
+    const sql = (state.storage as unknown as { sql: { exec(q: string): { toArray(): MemberRow[] } } }).sql;
+    try {
+      return sql.exec('SELECT id, label, status, summary, beats FROM members ORDER BY seq').toArray();
+    } catch {
+      return []; // no table: the cohort has never had a member
+    }
+  });
 }
 async function expectError(response: Response, status: number, code: string): Promise<string> {
   expect(response.status).toBe(status);
@@ -87,16 +103,16 @@ describe('a live cohort built from uploads', () => {
     }
   });
 
-  it('keeps one small KV key per member, named by cohort and result id, without the relevance', async () => {
-    const keys = (await env.RESULTS.list<{ label: string; class: string }>({ prefix: `cohort:v1:${COHORT}:` })).keys;
-    expect(keys.map((k) => k.name).sort()).toEqual(uploads.map((u) => `cohort:v1:${COHORT}:${u.id}`).sort());
+  it('keeps one row per member in the cohort’s Durable Object, with a summary much smaller than the result and no relevance map', async () => {
+    const rows = await membersOf(COHORT);
+    expect(rows.map((r) => r.id)).toEqual(uploads.map((u) => u.id));
+    expect(await keyCount('cohort:')).toBe(0);
     for (const u of uploads) {
-      const key = keys.find((k) => k.name.endsWith(u.id))!;
-      expect(key.metadata).toMatchObject({ label: u.label, class: 'AF', method: 'gradient-x-input', model: model!.id });
-      const value = (await env.RESULTS.get(key.name, 'text'))!;
+      const row = rows.find((r) => r.id === u.id)!;
+      expect(row).toMatchObject({ label: u.label, status: 'done' });
       const stored = (await env.RESULTS.get(`result:v1:${u.id}`, 'text'))!;
-      expect(value.length).toBeLessThan(stored.length / 2);
-      expect(value).not.toContain('base64-le');
+      expect(row.summary!.length + row.beats!.byteLength).toBeLessThan(stored.length / 2);
+      expect(row.summary).not.toContain('base64-le');
     }
   });
 
@@ -167,7 +183,8 @@ describe('refusing bad cohort requests without writing anything', () => {
       await expectError(await call('/api/records', { method: 'POST', body: uploadForm('A0003', fields) }), 400, code);
     }
     expect(await keyCount()).toBe(before);
-    expect(await keyCount(`cohort:v1:${COHORT}:`)).toBe(uploads.length);
+    expect((await membersOf(COHORT)).length).toBe(uploads.length);
+    expect(await membersOf('only-normal-so-far')).toEqual([]);
   });
 });
 
@@ -176,8 +193,7 @@ describe('deleting a record of a live cohort', () => {
     const gone = uploads.find((u) => u.record === 'A0004')!;
     const deleted = await call(`/api/records/${gone.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${gone.deleteToken}` } });
     expect(deleted.status).toBe(204);
-    expect(await env.RESULTS.get(`cohort:v1:${COHORT}:${gone.id}`, 'text')).toBeNull();
-    expect(await keyCount(`cohort:v1:${COHORT}:`)).toBe(uploads.length - 1);
+    expect((await membersOf(COHORT)).map((r) => r.id)).toEqual(uploads.filter((u) => u !== gone).map((u) => u.id));
     const cohort = checkCohort(await (await call(`/api/cohorts/${COHORT}`)).json());
     expect(cohort.records.map((r) => r.path)).toEqual(['A0003', 'A0002', 'A0016']);
     const t = cohort.leadTests.find((x) => x.lead === 'V1')!;
@@ -190,6 +206,6 @@ describe('deleting a record of a live cohort', () => {
     const kept = uploads.find((u) => u.record === 'A0002')!;
     const wrong = await call(`/api/records/${kept.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${'A'.repeat(43)}` } });
     await expectError(wrong, 403, 'forbidden');
-    expect(await env.RESULTS.get(`cohort:v1:${COHORT}:${kept.id}`, 'text')).not.toBeNull();
+    expect((await membersOf(COHORT)).map((r) => r.id)).toContain(kept.id);
   });
 });

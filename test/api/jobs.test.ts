@@ -230,6 +230,31 @@ describe.skipIf(!cinc)('durable analyses: jobs on the queue with their state in 
     expect(view.error?.message).toMatch(/upload the ECG again/);
   });
 
+  it('sends a queued job that waits in a backlog again after doubling waits, without giving it up, until a day has passed', async () => {
+    const accepted = (await (await upload('A0003', 'gradient', '?async=1')).json()) as Accepted;
+    await jobEnded(accepted.id);
+    await env.RESULTS.delete(`result:v1:${accepted.id}`);
+    await env.UPLOADS.put(inputKeyOf(accepted.id), await inputOf('A0003'));
+    // Queued, not picked up for 61 minutes after five sends by the watchdog already (a cohort's backlog; the wait
+    // has doubled from 2 to its cap of 60 minutes): sent again, not given up although it was sent 6 times before.
+    await rewriteJob(accepted.id, { status: 'queued', progress: { stage: 'queued' }, leaseUntil: null, sends: 6, queuedResends: 5, sentAt: Date.now() - 61 * 60_000 }, true);
+    expect(await runDurableObjectAlarm(stubOf(accepted.id))).toBe(true);
+    const resent = await storedState(accepted.id);
+    expect(resent?.status === 'queued' || resent?.status === 'running' || resent?.status === 'done').toBe(true);
+    expect(resent?.sends).toBe(7);
+    expect(resent?.queuedResends).toBe(6);
+    expect((await jobEnded(accepted.id)).status).toBe('done');
+
+    // A job still queued a day after it was accepted is given up.
+    await env.RESULTS.delete(`result:v1:${accepted.id}`);
+    await rewriteJob(accepted.id, { status: 'queued', progress: { stage: 'queued' }, leaseUntil: null, createdAt: new Date(Date.now() - 25 * 3_600_000).toISOString(), sentAt: Date.now() - 61 * 60_000 }, true);
+    expect(await runDurableObjectAlarm(stubOf(accepted.id))).toBe(true);
+    const view = await jobOf(accepted.id);
+    expect(view.status).toBe('failed');
+    expect(view.error?.code).toBe('analysis_failed');
+    expect(view.error?.message).toMatch(/waited in Leadlight's queue/u);
+  });
+
   it('retries a job whose analysis crashes (a corrupt stored input), then the dead-letter consumer fails it with analysis_failed', async () => {
     const accepted = (await (await upload('A0001', 'gradient', '?async=1')).json()) as Accepted;
     await jobEnded(accepted.id);

@@ -3,7 +3,8 @@
  * record (A0001) whose header comments carry a planted name, record number, birth date, address, physician, clinic
  * and free text, uploaded in a zip and a folder named like a hospital export, to a live cohort — then the stored
  * result (KV value and metadata), the cohort's member key, `GET /api/cohorts/{name}`, the job's Durable Object state
- * and everything the Worker wrote to its log must hold none of them. The readers' side, format by format, is
+ * and everything the Worker wrote to its log must hold none of them; nor may a cohort uploaded with POST /api/cohorts
+ * whose folders, file names and CSV paths carry them. The readers' side, format by format, is
  * test/core/privacy/planted-phi.test.ts.
  */
 import { env as workerEnv, exports } from 'cloudflare:workers';
@@ -77,12 +78,19 @@ describe('planted identifiers in an upload', () => {
     expect(record).toMatchObject({ ageYears: 74, sex: 'M' });
     expect(record.name).toMatch(/^WFDB ECG/u);
 
-    const members = await env.RESULTS.list({ prefix: `cohort:v1:${COHORT}:` });
-    expect(members.keys.length).toBe(1);
-    for (const key of members.keys) {
-      expect(plantedIn(key.name + JSON.stringify(key.metadata))).toEqual([]);
-      expect(plantedIn((await env.RESULTS.get(key.name, 'text')) ?? '')).toEqual([]);
+    // The cohort's member row in its Durable Object: every column, the packed beats as text too.
+    const cohorts = env.COHORTS as unknown as { idFromName(name: string): unknown; get(id: unknown): unknown };
+    const rows = await runInDurableObject(cohorts.get(cohorts.idFromName(COHORT)) as Parameters<typeof runInDurableObject>[0], async (_instance, state) => {
+      const sql = (state.storage as unknown as { sql: { exec(q: string): { toArray(): Record<string, unknown>[] } } }).sql;
+      return { members: sql.exec('SELECT * FROM members').toArray(), meta: sql.exec('SELECT * FROM cohort').toArray() };
+    });
+    expect(rows.members.length).toBe(1);
+    for (const row of rows.members) {
+      const text = Object.values(row).map((v) => (v instanceof ArrayBuffer ? new TextDecoder('latin1').decode(v) : String(v))).join('\n');
+      expect(plantedIn(text)).toEqual([]);
     }
+    expect(rows.meta.length).toBe(1);
+    expect(plantedIn(JSON.stringify(rows.meta))).toEqual([]);
     const cohort = await exports.default.fetch(new Request(`http://localhost/api/cohorts/${COHORT}`));
     expect(cohort.status).toBe(200);
     expect(plantedIn(await cohort.text())).toEqual([]);
@@ -92,6 +100,49 @@ describe('planted identifiers in an upload', () => {
     expect(plantedIn(JSON.stringify(jobState))).toEqual([]);
     expect(await env.UPLOADS.get(`upload:v1:${id}`)).toBeNull();
 
+    expect(plantedIn(logged.join('\n'))).toEqual([]);
+  });
+
+  it('reach nothing a cohort stores when they name the folders, files and paths of a labelled set (POST /api/cohorts)', async () => {
+    const folder = 'ZZPLANTCLINIC_export/ZZPLANTNAME_MRN9912345';
+    const zip = zipSync({
+      [`${folder}/A0001.hea`]: plantedHeader(),
+      [`${folder}/A0001.mat`]: bytesOf('A0001.mat'),
+      [`${folder}/ZZPLANTFILE_1950-02-03.hea`]: bytesOf('A0003.hea'),
+    });
+    const form = new FormData();
+    form.append('labels', new File([`path,label\n${folder}/A0001.hea,RBBB\n${folder}/ZZPLANTFILE_1950-02-03.hea,NORM\n`], 'ZZPLANTNAME labels.csv'));
+    form.append('file', new File([zip], 'ZZPLANTCLINIC.zip', { type: 'application/zip' }));
+    form.append('name', `${COHORT}-set`);
+    form.append('model', 'cinc2020-ai-strollers');
+    form.append('method', 'gradient');
+    form.append('class', 'RBBB');
+    const created = await exports.default.fetch(new Request('http://localhost/api/cohorts', { method: 'POST', body: form, headers: { 'cf-connecting-ip': '192.0.2.79' } }));
+    expect(created.status, await created.clone().text()).toBe(202);
+    let body = '';
+    for (const until = Date.now() + 120_000; Date.now() < until;) {
+      body = await (await exports.default.fetch(new Request(`http://localhost/api/cohorts/${COHORT}-set`))).text();
+      if ((JSON.parse(body) as { status: string }).status === 'done') break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(JSON.parse(body)).toMatchObject({ status: 'done', progress: { total: 2 } });
+    expect(plantedIn(body)).toEqual([]);
+    const cohorts = env.COHORTS as unknown as { idFromName(name: string): unknown; get(id: unknown): unknown };
+    const stored = await runInDurableObject(cohorts.get(cohorts.idFromName(`${COHORT}-set`)) as Parameters<typeof runInDurableObject>[0], async (_instance, state) => {
+      const sql = (state.storage as unknown as { sql: { exec(q: string): { toArray(): Record<string, unknown>[] } } }).sql;
+      return [...sql.exec('SELECT * FROM members').toArray(), ...sql.exec('SELECT * FROM cohort').toArray()];
+    });
+    for (const row of stored) {
+      const text = Object.values(row).map((v) => (v instanceof ArrayBuffer ? new TextDecoder('latin1').decode(v) : String(v))).join('\n');
+      expect(plantedIn(text)).toEqual([]);
+    }
+    const jobs = env.JOBS as unknown as { idFromName(name: string): unknown; get(id: unknown): unknown };
+    for (const id of stored.filter((r) => typeof r.seq === 'number').map((r) => r.id as string)) {
+      const jobState = await runInDurableObject(jobs.get(jobs.idFromName(id)) as Parameters<typeof runInDurableObject>[0], async (_instance, state) => state.storage.get<unknown>('job'));
+      expect(plantedIn(JSON.stringify(jobState))).toEqual([]);
+      const result = await env.RESULTS.getWithMetadata(`result:v1:${id}`, 'text');
+      expect(plantedIn(`${result.value ?? ''}${JSON.stringify(result.metadata)}`)).toEqual([]);
+    }
     expect(plantedIn(logged.join('\n'))).toEqual([]);
   });
 

@@ -10,10 +10,14 @@ import { type BrowserContext, chromium } from 'playwright-core';
 export const CHROMIUM = process.env.LEADLIGHT_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--no-first-run', '--disable-component-update', '--disable-sync'];
 
-/** A persistent context in a fresh user-data dir; `close` removes the dir. */
-export async function launchChromium(viewport = { width: 1440, height: 900 }): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
+/** Chromium's software WebGPU adapter (SwiftShader): WebGPU on a machine without a GPU, for private mode's tests. */
+export const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader'];
+
+/** A persistent context in a fresh user-data dir; `close` removes the dir. `webgpu`: with the software adapter. */
+export async function launchChromium(viewport = { width: 1440, height: 900 }, options: { webgpu?: boolean } = {}): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'leadlight-chromium-'));
-  const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport, acceptDownloads: true });
+  const args = options.webgpu ? [...ARGS.filter((a) => a !== '--disable-gpu'), ...WEBGPU_ARGS] : ARGS;
+  const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args, viewport, acceptDownloads: true });
   return {
     context,
     close: async () => {

@@ -47,6 +47,9 @@ export function ensureSiteBuilt(): Promise<void> {
       newestMtime(join(repoRoot, 'models/build')),
       // The pages import pure core code (e.g. the cohort renderers of functions/core/render).
       newestMtime(join(repoRoot, 'functions/core')),
+      // Private mode's Web Worker bundles the ORT adapter's browser backend and the Worker's read options.
+      newestMtime(join(repoRoot, 'functions/platform')),
+      newestMtime(join(repoRoot, 'functions/worker/read-options.ts')),
     );
     if (existsSync(built) && existsSync(index) && statSync(built).mtimeMs >= sources && statSync(index).mtimeMs >= sources) return;
     const bin = join(repoRoot, 'node_modules/.bin');

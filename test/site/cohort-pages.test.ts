@@ -283,3 +283,43 @@ describe('a live cohort page after uploads', () => {
     await page.close();
   });
 });
+
+describe('the live page of a cohort uploaded with POST /api/cohorts', () => {
+  const name = `fanned-${Date.now().toString(36)}`;
+
+  it('shows the progress while the records are analysed, then the report with the failures and cohort.json', async () => {
+    // 10 AF + 10 NORM CPSC records in one zip-free form, plus a row whose file is not in the upload.
+    const rows = cpscRecords(10);
+    const form = new FormData();
+    form.append('labels', new Blob([`path,label\n${rows.map((r) => `${r.record}.hea,${r.label}`).join('\n')}\nA9999.hea,AF\n`]), 'labels.csv');
+    for (const r of rows) for (const ext of ['hea', 'mat']) form.append('file', new Blob([readFileSync(join(cpsc, `${r.record}.${ext}`))]), `${r.record}.${ext}`);
+    form.append('name', name);
+    form.append('method', 'gradient-x-input');
+    form.append('class', 'AF');
+    form.append('expiry', '1d');
+    const response = await fetch(`${baseUrl}/api/cohorts`, { method: 'POST', body: form });
+    expect(response.status, await response.clone().text()).toBe(202);
+    const created = (await response.json()) as { url: string; members: number };
+    expect(created.members).toBe(rows.length + 1);
+
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.goto(`${baseUrl}${created.url}`);
+    await page.waitForSelector('#cohort-progress:not([hidden])', { timeout: 30_000 });
+    expect(await page.textContent('#cohort-progress-text')).toMatch(/Analysing: \d+ of 21 ECGs/u);
+    const bar = await page.$eval('#cohort-bar', (e) => ({ value: (e as HTMLProgressElement).value, max: (e as HTMLProgressElement).max }));
+    expect(bar.max).toBe(21);
+    expect(bar.value).toBeLessThan(21);
+    await page.screenshot({ path: join(artifacts, 'cohort-fanned-progress.png'), fullPage: false });
+
+    // The page asks again by itself until the cohort has ended, then shows the report.
+    await page.waitForSelector('#cohort[data-status="done"]:not([hidden])', { timeout: 240_000 });
+    const api = (await (await fetch(`${baseUrl}/api/cohorts/${name}`)).json()) as CohortFile & { progress: { done: number; failed: number; total: number }; errors: { code: string }[] };
+    expect(api.progress).toEqual({ done: 20, failed: 1, total: 21 });
+    expect(await page.getAttribute('#cohort', 'data-records')).toBe('20');
+    expect(await page.textContent('#errors')).toContain('request_invalid');
+    expect(await page.isVisible('#cohort-download')).toBe(true);
+    await page.screenshot({ path: join(artifacts, 'cohort-fanned-done.png'), fullPage: false });
+    await page.close();
+  });
+});

@@ -162,6 +162,26 @@ describe('uploading an ECG and reading its report', () => {
     expect(Number(qrsV1)).toBeCloseTo(full.analysis.waves.relevanceByLead.V1.qrs, 3);
   });
 
+  it('draws the deletion and insertion curves with the areas against random the API computed', async () => {
+    const id = reportUrl.split('/r/')[1];
+    const full = (await (await fetch(`${baseUrl}/api/records/${id}`)).json()) as {
+      analysis: { faithfulness: { deletion: { areaVsRandom: number }; insertion: { areaVsRandom: number } } };
+    };
+    expect(await page.isVisible('#faithfulness-section')).toBe(true);
+    for (const kind of ['deletion', 'insertion'] as const) {
+      const shown = await page.$eval(`#${kind}-summary`, (e) => Number((e as HTMLElement).dataset.area));
+      expect(shown).toBe(full.analysis.faithfulness[kind].areaVsRandom);
+      const inked = await page.$eval(`#${kind}-curve`, (c) => {
+        const canvas = c as HTMLCanvasElement;
+        const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+        let n = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] < 200 || data[i + 1] < 200 || data[i + 2] < 200) n++;
+        return n;
+      });
+      expect(inked).toBeGreaterThan(200);
+    }
+  });
+
   it('offers the JSON and CSV downloads', async () => {
     const [json] = await Promise.all([page.waitForEvent('download'), page.click('#download-json')]);
     expect(json.suggestedFilename()).toMatch(/^leadlight-A0003-.+\.json$/);

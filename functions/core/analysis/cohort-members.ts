@@ -7,8 +7,11 @@
  */
 import { LeadlightError } from '../errors.ts';
 import type { Result } from '../result.ts';
-import { averageBeatsAcrossRecords, buildCohort, chooseGroups, type AverageBeatInput, type CohortJson, type CohortModelInfo } from './cohort.ts';
+import type { InstalledModel } from '../model/manifest.ts';
+import { packBeats } from './beat-codec.ts';
+import { averageBeatsAcrossRecords, buildCohort, chooseGroups, type AverageBeatInput, type BeatSource, type CohortJson, type CohortModelInfo } from './cohort.ts';
 import { canonicalClass } from './criteria.ts';
+import type { WaveRelevanceByLead } from './cohort-stats.ts';
 
 /**
  * The model class a cohort is attributed to when no class is given: every label that is not the normal
@@ -61,12 +64,22 @@ export interface RecordSummaryCache {
   steps: number;
   warnings: { code: string; message: string }[];
   timingsMs: Record<string, number>;
+  /** Per lead the relevance summed over the P, QRS, ST and T windows, null without such a window (issue 16). */
+  waveRelevance?: WaveRelevanceByLead | null;
 }
 
 function beatOf(beat: unknown): AverageBeatInput | null {
   const b = beat as { timeS?: number[]; signalMv?: Record<string, number[]>; relevance?: Record<string, number[]> } | null;
   if (!b || !b.timeS || !b.signalMv || !b.relevance) return null;
   return { timeS: b.timeS, signalMv: b.signalMv, relevance: b.relevance };
+}
+
+/** Per lead the relevance summed over each wave's windows, null for a wave without windows (results with `windows`). */
+function waveRelevanceOf(waves: { relevanceByLead?: Record<string, Record<string, number>>; windows?: Record<string, number> } | undefined): WaveRelevanceByLead | null {
+  if (!waves?.relevanceByLead || !waves.windows) return null;
+  const windows = waves.windows;
+  const of = (sums: Record<string, number>, wave: string) => (windows[wave] > 0 && typeof sums[wave] === 'number' ? sums[wave] : null);
+  return Object.fromEntries(Object.entries(waves.relevanceByLead).map(([lead, sums]) => [lead, { p: of(sums, 'p'), qrs: of(sums, 'qrs'), st: of(sums, 'st'), t: of(sums, 't') }]));
 }
 
 /**
@@ -76,7 +89,7 @@ function beatOf(beat: unknown): AverageBeatInput | null {
 export function summariseResult(result: Result, className: string): RecordSummaryCache {
   const analysis = result.analysis as Result['analysis'] & {
     beats: { averageBeatRAligned?: unknown };
-    waves?: { beatsInWindow?: number };
+    waves?: { beatsInWindow?: number; relevanceByLead?: Record<string, Record<string, number>>; windows?: Record<string, number> };
     criteria?: { criteriaClass: string | null; findings: { id: string; criterion: string; agrees: boolean | 'not-applicable'; evidence: Record<string, unknown> }[] };
   };
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -106,6 +119,7 @@ export function summariseResult(result: Result, className: string): RecordSummar
     steps: result.attribution.steps,
     warnings: result.record.warnings,
     timingsMs: result.timingsMs,
+    waveRelevance: waveRelevanceOf(analysis.waves),
   };
 }
 
@@ -121,7 +135,7 @@ export interface CriteriaAggregate {
 }
 
 /** Counts per criterion and label how many records' relevance agrees with the textbook criterion (criteria.ts). */
-export function aggregateCriteria(className: string, records: readonly { label: string; summary: RecordSummaryCache }[]): CriteriaAggregate {
+export function aggregateCriteria(className: string, records: readonly { label: string; summary: Pick<RecordSummaryCache, 'criteria'> }[]): CriteriaAggregate {
   const findings: CriteriaAggregate['findings'] = [];
   let criteriaClass: string | null = null;
   for (const { label, summary } of records) {
@@ -168,11 +182,42 @@ export type CohortOutput = CohortJson & {
   details: CohortDetail[];
 };
 
+/** A member's summary as the aggregation takes it: the average beats inline, or loaders of them (see BeatSource). */
+export type MemberSummary = Omit<RecordSummaryCache, 'averageBeat' | 'averageBeatRAligned'> & {
+  averageBeat: BeatSource | null;
+  averageBeatRAligned: BeatSource | null;
+};
+
 export interface CohortMember {
   /** How the record is named in cohort.json (the CSV's path, or the uploaded record's name). */
   path: string;
   label: string;
-  summary: RecordSummaryCache;
+  summary: MemberSummary;
+}
+
+/** The summary a cohort's Durable Object keeps of a member: no beats (packed apart), no warnings or timings. */
+export type StoredSummary = Omit<RecordSummaryCache, 'averageBeat' | 'averageBeatRAligned'> & { beats: boolean[] };
+
+/**
+ * What a cohort member reports of its result: the record's name, its summary for the cohort's class as JSON without
+ * the beats, warnings and timings (cohort.json uses none of them; they differ run by run or are long), and the two
+ * average beats packed (beat-codec.ts).
+ */
+export function memberReportOf(result: Result, className: string): { recordName: string; summaryJson: string; beats: Uint8Array } {
+  const { averageBeat, averageBeatRAligned, ...rest } = summariseResult(result, className);
+  const summary: StoredSummary = { ...rest, warnings: [], timingsMs: {}, beats: [averageBeat !== null, averageBeatRAligned !== null] };
+  return { recordName: result.record.name, summaryJson: JSON.stringify(summary), beats: packBeats([averageBeat, averageBeatRAligned]) };
+}
+
+/** What cohort.json says of the model: id, title, classes, thresholds and the weights' hash (the CLI and the Worker alike). */
+export function cohortModelInfoOf(model: Pick<InstalledModel, 'id' | 'title' | 'classes' | 'thresholds' | 'converted'>): CohortModelInfo {
+  return {
+    id: model.id,
+    title: model.title,
+    classes: model.classes,
+    thresholds: model.thresholds,
+    weights: model.converted ? { sha256: model.converted.sha256, published: model.converted.published } : null,
+  };
 }
 
 export interface AssembleCohortInput {
@@ -224,11 +269,12 @@ export function assembleCohort(input: AssembleCohortInput): CohortOutput {
       meanRelevance: summary.meanRelevance,
       leadRelevance: summary.leadRelevance,
       averageBeat: summary.averageBeat,
+      waveRelevance: summary.waveRelevance,
     })),
   });
   const labels = [...new Set(members.map((m) => m.label))];
   const rAligned = averageBeatsAcrossRecords(
-    Object.fromEntries(labels.map((label) => [label, members.filter((m) => m.label === label && m.summary.averageBeatRAligned).map((m) => ({ path: m.path, beat: m.summary.averageBeatRAligned as AverageBeatInput }))])),
+    Object.fromEntries(labels.map((label) => [label, members.filter((m) => m.label === label && m.summary.averageBeatRAligned).map((m) => ({ path: m.path, beat: m.summary.averageBeatRAligned as BeatSource }))])),
     'r-peak',
   );
   return {

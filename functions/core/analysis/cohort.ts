@@ -13,6 +13,7 @@
 import { LeadlightError } from '../errors.ts';
 import { LEAD_ORDER, type LeadName } from '../record.ts';
 import { rankSumTest } from './ranksum.ts';
+import { type RelevanceVsProbability, type TestEffect, type WaveRelevanceByLead, type WaveTest, benjaminiHochberg, effectOf, relevanceVsProbability, waveLevelTests } from './cohort-stats.ts';
 import { classifyOutcome, type Outcome, type RecordSummary } from './relevance.ts';
 import { canonicalClass } from './criteria.ts';
 
@@ -45,7 +46,9 @@ export interface CohortRecordInput {
   meanRelevance: number;
   /** M_n,k for all 12 leads. */
   leadRelevance: Readonly<Record<string, number>>;
-  averageBeat?: AverageBeatInput | null;
+  averageBeat?: BeatSource | null;
+  /** Per lead the relevance summed over the P, QRS, ST and T windows (wave-level tests, cohort-stats.ts). */
+  waveRelevance?: WaveRelevanceByLead | null;
 }
 
 export interface CohortModelInfo {
@@ -85,6 +88,10 @@ export interface LeadTest {
   significant: boolean;
   nA: number;
   nB: number;
+  /** Benjamini–Hochberg over the 12 leads of the contrast (issue 16). */
+  pAdjusted?: number;
+  /** AUC = U / (nA nB) with its seeded bootstrap percentile 95 % interval (issue 16). */
+  effect?: TestEffect;
 }
 
 export interface AverageBeatAggregate {
@@ -131,6 +138,10 @@ export interface CohortJson {
   groups: { positive: string; control: string };
   records: RecordSummary[];
   leadTests: LeadTest[];
+  /** Wave-level rank-sum tests (P, QRS, ST, T per lead; issue 16), when the records carry wave relevance. */
+  waveTests?: WaveTest[];
+  /** Analysis (a) as numbers: Spearman's ρ of M_n vs probability with its interval, and the outcome groups. */
+  relevanceVsProbability?: RelevanceVsProbability;
   averageBeats: Record<string, Record<string, AverageBeatAggregate>>;
   scatter: { threshold: number; points: ScatterPoint[] };
   leadBoxPlots: Record<string, Record<string, BoxStats | null>>;
@@ -210,7 +221,8 @@ export function buildCohort(input: CohortInput): CohortJson {
     warnings.push({ code: 'group_empty', message: `The cohort has no usable record labelled ${missing}, so the per-lead rank-sum tests are left out; add records with that label.` });
   } else {
     for (const lead of LEAD_ORDER) {
-      const test = rankSumTest(groupA.map((r) => r.leadRelevance[lead]), groupB.map((r) => r.leadRelevance[lead]), { alternative: 'greater' });
+      const [a, b] = [groupA.map((r) => r.leadRelevance[lead]), groupB.map((r) => r.leadRelevance[lead])];
+      const test = rankSumTest(a, b, { alternative: 'greater' });
       leadTests.push({
         lead,
         groupA: groups.positive,
@@ -222,9 +234,15 @@ export function buildCohort(input: CohortInput): CohortJson {
         significant: test.pValue < SIGNIFICANCE_LEVEL,
         nA: test.nX,
         nB: test.nY,
+        effect: effectOf(a, b),
       });
     }
+    // Issue 16: Benjamini–Hochberg over the leads of this one contrast.
+    const adjusted = benjaminiHochberg(leadTests.map((t) => t.pValue));
+    leadTests.forEach((t, i) => (t.pAdjusted = adjusted[i]));
   }
+  const waves = leadTests.length > 0 && usable.some((r) => r.waveRelevance) ? waveLevelTests(usable, groups) : null;
+  if (waves) warnings.push(...waves.warnings);
 
   const labels = [...new Set(records.map((r) => r.label))];
   const leadBoxPlots: Record<string, Record<string, BoxStats | null>> = {};
@@ -239,7 +257,7 @@ export function buildCohort(input: CohortInput): CohortJson {
   for (const r of records) outcomes[r.outcome]++;
 
   const alignment = input.beatAlignment ?? 'centre';
-  const beatsByLabel: Record<string, { path: string; beat: AverageBeatInput }[]> = {};
+  const beatsByLabel: Record<string, { path: string; beat: BeatSource }[]> = {};
   for (const r of usable) {
     if (!r.averageBeat) continue;
     (beatsByLabel[r.label] ??= []).push({ path: r.path, beat: r.averageBeat });
@@ -256,6 +274,8 @@ export function buildCohort(input: CohortInput): CohortJson {
     groups,
     records,
     leadTests,
+    ...(waves ? { waveTests: waves.tests } : {}),
+    relevanceVsProbability: relevanceVsProbability(records),
     averageBeats: beats.averageBeats,
     scatter: {
       threshold,
@@ -329,16 +349,24 @@ interface PreparedBeat {
 }
 
 /**
+ * A record's average beat, or a function that loads it: a cohort too large to hold every beat in memory (a cohort's
+ * Durable Object reads them from its storage) hands loaders, and each beat is loaded once per pass and let go.
+ */
+export type BeatSource = AverageBeatInput | (() => AverageBeatInput);
+
+/**
  * Average beats across ECGs (Bender et al. 2023, analysis (c)): each ECG's average beat is first divided by its
  * maximum |value| over the 12 leads (signal and relevance separately; a no-op when the beat analysis already did it),
  * then the beats of a label are aligned (`centre`: middle samples, as the paper; `r-peak`: the samples at t = 0),
  * averaged per sample over the ECGs covering it, and finally all labels are divided jointly by the largest |mean|
  * over labels, leads and samples so both groups share one [−1, 1] scale (signal and relevance separately).
- * The variance is the population variance across ECGs on that same scale. Beats with missing leads, non-finite
- * values or a sampling interval different from the first beat are left out with a warning.
+ * The variance is the population variance across ECGs on that same scale (two passes: the mean, then the squared
+ * deviations from it). Beats with missing leads, non-finite values or a sampling interval different from the first
+ * beat are left out with a warning. Memory is one label's sums plus one beat at a time when beats are loaders; the
+ * sums are added in the order of the list, so inline beats and loaders give the same numbers to the last bit.
  */
 export function averageBeatsAcrossRecords(
-  beatsByLabel: Record<string, readonly { path: string; beat: AverageBeatInput }[]>,
+  beatsByLabel: Record<string, readonly { path: string; beat: BeatSource }[]>,
   alignment: BeatAlignment = 'centre',
 ): { averageBeats: Record<string, Record<string, AverageBeatAggregate>>; warnings: { code: string; message: string }[] } {
   if (alignment !== 'centre' && alignment !== 'r-peak') {
@@ -346,38 +374,47 @@ export function averageBeatsAcrossRecords(
   }
   const warnings: { code: string; message: string }[] = [];
   let referenceDt: number | null = null;
-  const prepared: Record<string, PreparedBeat[]> = {};
+  /** Per label the usable beats: where they are in the list, their geometry, and the prepared beat when inline. */
+  interface Usable { index: number; length: number; rIndex: number; timeS: number[]; prepared: PreparedBeat | null }
+  const usable: Record<string, Usable[]> = {};
   for (const label of Object.keys(beatsByLabel)) {
-    for (const { path, beat } of beatsByLabel[label]) {
-      const p = prepareBeat(path, beat);
+    beatsByLabel[label].forEach(({ path, beat }, index) => {
+      const p = prepareBeat(path, typeof beat === 'function' ? beat() : beat);
       if (typeof p === 'string') {
         warnings.push({ code: 'beat_skipped', message: `${path}: ${p}; its average beat is left out of the cohort average.` });
-        continue;
+        return;
       }
       if (p.dtS !== null) {
         if (referenceDt === null) referenceDt = p.dtS;
         else if (Math.abs(p.dtS - referenceDt) > 1e-6 * referenceDt) {
           warnings.push({ code: 'beat_skipped', message: `${path}: its beat has a sampling interval of ${p.dtS} s, the cohort uses ${referenceDt} s; its average beat is left out of the cohort average.` });
-          continue;
+          return;
         }
       }
-      (prepared[label] ??= []).push(p);
-    }
+      (usable[label] ??= []).push({ index, length: p.length, rIndex: p.rIndex, timeS: p.timeS, prepared: typeof beat === 'function' ? null : p });
+    });
   }
 
   interface Raw { mean: Float64Array[]; meanRel: Float64Array[]; varSig: Float64Array[]; varRel: Float64Array[]; count: Float64Array; timeS: number[]; records: number }
   const raw: Record<string, Raw> = {};
   let maxSignal = 0;
   let maxRelevance = 0;
-  for (const label of Object.keys(prepared)) {
-    const beats = prepared[label];
+  for (const label of Object.keys(usable)) {
+    const beats = usable[label];
+    const list = beatsByLabel[label];
+    /** The prepared beat of a usable entry: kept when inline, loaded again when a loader. */
+    const preparedOf = (u: Usable): PreparedBeat => {
+      if (u.prepared) return u.prepared;
+      const { path, beat } = list[u.index];
+      return prepareBeat(path, (beat as () => AverageBeatInput)()) as PreparedBeat;
+    };
     let length: number;
     const offsets: number[] = [];
     let timeS: number[];
     if (alignment === 'centre') {
       length = beats.reduce((m, b) => Math.max(m, b.length), 0);
       for (const b of beats) offsets.push(Math.floor((length - b.length) / 2));
-      const longest = beats.find((b) => b.length === length) as PreparedBeat;
+      const longest = beats.find((b) => b.length === length) as Usable;
       timeS = longest.timeS.slice();
     } else {
       const before = beats.reduce((m, b) => Math.max(m, b.rIndex), 0);
@@ -387,27 +424,60 @@ export function averageBeatsAcrossRecords(
       const dt = referenceDt ?? 0;
       timeS = Array.from({ length }, (_, k) => (k - before) * dt);
     }
+    // Only the geometry of each beat stays from here on (the loaders' time axes are let go).
+    for (const b of beats) if (!b.prepared) b.timeS = [];
     const count = new Float64Array(length);
     beats.forEach((b, i) => { for (let k = 0; k < b.length; k++) count[offsets[i] + k]++; });
-    const stats = (pick: (b: PreparedBeat) => Float64Array[]) => {
-      const mean: Float64Array[] = [];
-      const variance: Float64Array[] = [];
-      for (let lead = 0; lead < LEAD_ORDER.length; lead++) {
-        const sum = new Float64Array(length);
-        beats.forEach((b, i) => { const v = pick(b)[lead]; for (let k = 0; k < b.length; k++) sum[offsets[i] + k] += v[k]; });
-        const m = sum.map((s, k) => s / count[k]);
-        const sq = new Float64Array(length);
-        beats.forEach((b, i) => { const v = pick(b)[lead]; for (let k = 0; k < b.length; k++) { const d = v[k] - m[offsets[i] + k]; sq[offsets[i] + k] += d * d; } });
-        mean.push(m);
-        variance.push(sq.map((s, k) => s / count[k]));
+    const leads = LEAD_ORDER.length;
+    const zeros = () => Array.from({ length: leads }, () => new Float64Array(length));
+    // Pass 1: per lead and sample the sums over the beats, in list order; then the means.
+    const sumSig = zeros();
+    const sumRel = zeros();
+    beats.forEach((b, i) => {
+      const p = preparedOf(b);
+      for (let lead = 0; lead < leads; lead++) {
+        const vs = p.signal[lead];
+        const vr = p.relevance[lead];
+        const s = sumSig[lead];
+        const r = sumRel[lead];
+        for (let k = 0; k < b.length; k++) {
+          s[offsets[i] + k] += vs[k];
+          r[offsets[i] + k] += vr[k];
+        }
       }
-      return { mean, variance };
+    });
+    const meanSig = sumSig.map((sum) => sum.map((v, k) => v / count[k]));
+    const meanRel = sumRel.map((sum) => sum.map((v, k) => v / count[k]));
+    // Pass 2: the squared deviations from those means, in the same order.
+    const sqSig = zeros();
+    const sqRel = zeros();
+    beats.forEach((b, i) => {
+      const p = preparedOf(b);
+      for (let lead = 0; lead < leads; lead++) {
+        const vs = p.signal[lead];
+        const vr = p.relevance[lead];
+        const ms = meanSig[lead];
+        const mr = meanRel[lead];
+        for (let k = 0; k < b.length; k++) {
+          const at = offsets[i] + k;
+          const ds = vs[k] - ms[at];
+          sqSig[lead][at] += ds * ds;
+          const dr = vr[k] - mr[at];
+          sqRel[lead][at] += dr * dr;
+        }
+      }
+    });
+    for (const m of meanSig) for (const v of m) maxSignal = Math.max(maxSignal, Math.abs(v));
+    for (const m of meanRel) for (const v of m) maxRelevance = Math.max(maxRelevance, Math.abs(v));
+    raw[label] = {
+      mean: meanSig,
+      meanRel,
+      varSig: sqSig.map((sq) => sq.map((v, k) => v / count[k])),
+      varRel: sqRel.map((sq) => sq.map((v, k) => v / count[k])),
+      count,
+      timeS,
+      records: beats.length,
     };
-    const sig = stats((b) => b.signal);
-    const rel = stats((b) => b.relevance);
-    for (const m of sig.mean) for (const v of m) maxSignal = Math.max(maxSignal, Math.abs(v));
-    for (const m of rel.mean) for (const v of m) maxRelevance = Math.max(maxRelevance, Math.abs(v));
-    raw[label] = { mean: sig.mean, meanRel: rel.mean, varSig: sig.variance, varRel: rel.variance, count, timeS, records: beats.length };
   }
 
   const fs = maxSignal > 0 ? maxSignal : 1;

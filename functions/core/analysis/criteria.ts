@@ -27,6 +27,8 @@ export interface WaveRelevance {
   qrsRelevance: number | null;
   /** Relevance summed over the T-wave; null when no T-wave was delineated. */
   tRelevance: number | null;
+  /** Relevance summed over the ST segment (after the QRS offset, before the T onset); null without one. */
+  stRelevance?: number | null;
   /** True when the T-wave has the polarity of the main QRS deflection; null when unknown. */
   tConcordant: boolean | null;
 }

@@ -69,6 +69,7 @@ function waveRelevance(waves: WaveBoundaries[], fsRecord: number, input: ModelIn
       const x = signals[k];
       const pPresent = pOn !== null && pOff !== null;
       const hasT = tOn !== null && tOff !== null && tOff < input.signalSamples;
+      const hasSt = hasT && (tOn as number) - 1 >= qOff + 1;
       const qrsArea = netArea(x, qOn, qOff, qOn);
       const tArea = hasT ? netArea(x, tOn as number, tOff as number, qOn) : 0;
       out.push({
@@ -78,6 +79,7 @@ function waveRelevance(waves: WaveBoundaries[], fsRecord: number, input: ModelIn
         pRelevance: pPresent ? sumRange(r, pOn as number, pOff as number) : null,
         qrsRelevance: sumRange(r, qOn, qOff),
         tRelevance: hasT ? sumRange(r, tOn as number, tOff as number) : null,
+        stRelevance: hasSt ? sumRange(r, qOff + 1, (tOn as number) - 1) : null,
         tConcordant: hasT && qrsArea !== 0 && tArea !== 0 ? Math.sign(qrsArea) === Math.sign(tArea) : null,
       });
     });
@@ -85,20 +87,28 @@ function waveRelevance(waves: WaveBoundaries[], fsRecord: number, input: ModelIn
   return out;
 }
 
-/** Sums of wave relevance per lead over all beats. */
+/** Sums of wave relevance per lead over all beats (`st`: the ST segments, issue 16's wave-level tests). */
 function waveTotals(rows: WaveRelevance[]) {
-  const totals = Object.fromEntries(LEAD_ORDER.map((lead) => [lead, { p: 0, qrs: 0, t: 0 }])) as Record<LeadName, { p: number; qrs: number; t: number }>;
+  const totals = Object.fromEntries(LEAD_ORDER.map((lead) => [lead, { p: 0, qrs: 0, t: 0, st: 0 }])) as Record<LeadName, { p: number; qrs: number; t: number; st: number }>;
   for (const row of rows) {
     const t = totals[row.lead];
     t.p += row.pRelevance ?? 0;
     t.qrs += row.qrsRelevance ?? 0;
     t.t += row.tRelevance ?? 0;
+    t.st += row.stRelevance ?? 0;
   }
   for (const lead of LEAD_ORDER) {
     const t = totals[lead];
-    totals[lead] = { p: Number(t.p.toPrecision(6)), qrs: Number(t.qrs.toPrecision(6)), t: Number(t.t.toPrecision(6)) };
+    totals[lead] = { p: Number(t.p.toPrecision(6)), qrs: Number(t.qrs.toPrecision(6)), t: Number(t.t.toPrecision(6)), st: Number(t.st.toPrecision(6)) };
   }
   return totals;
+}
+
+/** Windows of each wave inside the model input, counted on lead I (the boundaries are shared by all leads). */
+function waveWindows(rows: WaveRelevance[]) {
+  const first = rows.filter((r) => r.lead === LEAD_ORDER[0]);
+  const count = (pick: (r: WaveRelevance) => number | null | undefined) => first.filter((r) => pick(r) !== null && pick(r) !== undefined).length;
+  return { p: count((r) => r.pRelevance), qrs: count((r) => r.qrsRelevance), st: count((r) => r.stRelevance), t: count((r) => r.tRelevance) };
 }
 
 /** Median of the finite values, or null. */
@@ -185,6 +195,7 @@ export function analyseRelevance(signal: SignalAnalysis, input: ModelInput, rele
         tOffsetS: toS(w.tOffset),
       })),
       relevanceByLead: waveTotals(rows),
+      windows: waveWindows(rows),
       intervals: intervalsMs(signal.waves, fs),
       beatsInWindow: new Set(rows.map((r) => r.beat)).size,
     },

@@ -8,6 +8,9 @@
  * - `lrp-epsilon` (ε = 1e-7, iNNvestigate's rule) and `lrp-alpha1-beta0`: layer-wise relevance propagation
  *   (Bach et al. 2015), computed by their own graphs.
  * Every result reports completeness: the sum of relevance against f(x) − f(baseline).
+ * `--steps auto` (issue 16, item 4) refines the progressive IG on the 512-point midpoint grid until the completeness
+ * error is at most 5 % of |f(x) − f(0)| (Sundararajan et al. 2017, §3: "check that the attributions add up to within
+ * 5 % of the prediction score") or all 512 points are used.
  */
 import { LeadlightError } from '../errors.ts';
 import type { GraphKind } from '../model/manifest.ts';
@@ -17,6 +20,11 @@ export const METHODS = ['ig', 'gradient', 'gradient-x-input', 'lrp-epsilon', 'lr
 export type Method = (typeof METHODS)[number];
 
 export const MAX_IG_STEPS = 1024;
+
+/** `--steps auto`: the completeness target (relative to |f(x) − f(0)|), the grid, and the first checkpoint. */
+export const IG_AUTO_TOLERANCE = 0.05;
+export const IG_AUTO_MAX_POINTS = 512;
+export const IG_AUTO_MIN_POINTS = 16;
 
 export function parseMethod(name: string | undefined): Method {
   const method = (name ?? 'ig') as Method;
@@ -44,6 +52,12 @@ export interface AttributionOptions {
   /** IG only. */
   steps?: number;
   rule?: IgRule;
+  /**
+   * IG only: stop early, at the first checkpoint (a power of two from IG_AUTO_MIN_POINTS points) where the estimate's
+   * completeness error is at most this fraction of |f(x) − f(0)|. The points are the first n of the `steps`-point
+   * grid in `progressiveOrder`: one point in each of n equal strata of [0, 1], at the same place in each.
+   */
+  autoTolerance?: number;
   /** Interpolation points per run (IG). */
   batchSize?: number;
   /** The class logit at the input and at the zero baseline, when already known. */
@@ -65,6 +79,8 @@ export interface Attribution {
   rule: IgRule | null;
   baseline: 'zeros';
   completeness: { sum: number; expected: number; logitAtInput: number; logitAtBaseline: number; relativeError: number };
+  /** `--steps auto`: the target, the grid, and whether the target was reached before the grid was used up. */
+  auto?: { tolerance: number; maxPoints: number; reached: boolean };
 }
 
 /**
@@ -104,7 +120,7 @@ async function evaluateScaled(
   alphas: number[],
   output: 'grad' | 'relevance',
   consume: (alpha: number, values: Float32Array, logit: number) => void,
-  afterRun?: () => void | Promise<void>,
+  afterRun?: () => unknown,
 ): Promise<void> {
   const size = opts.samples * opts.leads;
   const batchSize = Math.max(1, opts.batchSize ?? 4);
@@ -130,7 +146,8 @@ async function evaluateScaled(
     const logits = result.logits.data;
     chunk.forEach((alpha, b) => consume(alpha, values.subarray(b * size, (b + 1) * size), logits[b * opts.numClasses + opts.classIndex]));
     opts.onProgress?.(Math.min(start + chunk.length, alphas.length), alphas.length);
-    await afterRun?.();
+    // An afterRun that answers true stops the evaluation (IG `--steps auto` reached its target).
+    if ((await afterRun?.()) === true) return;
   }
 }
 
@@ -142,6 +159,7 @@ export async function attribute(session: GraphSession, opts: AttributionOptions)
   let logitAtBaseline = opts.logitAtBaseline;
   let steps = 0;
   let rule: IgRule | null = null;
+  let auto: Attribution['auto'];
 
   if (opts.method === 'ig') {
     rule = opts.rule ?? 'left';
@@ -167,9 +185,21 @@ export async function attribute(session: GraphSession, opts: AttributionOptions)
       for (let i = 0; i < size; i++) map[i] = (opts.input[i] * sum[i]) / done;
       return { relevance: map, completeness: completenessOf(map, logitAtInput as number, logitAtBaseline as number) };
     };
+    const tolerance = opts.autoTolerance;
+    if (tolerance !== undefined) auto = { tolerance, maxPoints: steps, reached: false };
+    /** `--steps auto`: true once a checkpoint's estimate is complete enough. */
+    const complete = () => {
+      if (tolerance === undefined || done < IG_AUTO_MIN_POINTS || (done & (done - 1)) !== 0) return false;
+      let mapSum = 0;
+      for (let i = 0; i < size; i++) mapSum += Math.fround((opts.input[i] * sum[i]) / done); // as the float32 map sums
+      const expected = (logitAtInput as number) - (logitAtBaseline as number);
+      return Math.abs(mapSum - expected) <= tolerance * Math.abs(expected);
+    };
+    // Checkpoints must fall on run boundaries: with a target, runs of a power of two points (at most the first one).
+    const batchSize = tolerance === undefined ? opts.batchSize : 2 ** Math.floor(Math.log2(Math.max(1, Math.min(opts.batchSize ?? 4, IG_AUTO_MIN_POINTS))));
     await evaluateScaled(
       session,
-      { ...opts, onProgress: undefined },
+      { ...opts, onProgress: undefined, batchSize },
       alphas,
       'grad',
       (alpha, grad, logit) => {
@@ -178,8 +208,16 @@ export async function attribute(session: GraphSession, opts: AttributionOptions)
         done++;
         opts.onProgress?.(done, total);
       },
-      opts.onPartial ? () => opts.onPartial!(done, total, estimate) : undefined,
+      opts.onPartial || tolerance !== undefined
+        ? async () => {
+            if (opts.onPartial) await opts.onPartial(done, total, estimate);
+            return complete();
+          }
+        : undefined,
     );
+    if (auto) auto.reached = complete();
+    // With `--steps auto` the points used; otherwise all `steps` points.
+    steps = done;
     for (let i = 0; i < size; i++) relevance[i] = (opts.input[i] * sum[i]) / steps;
   } else {
     const output = opts.method === 'gradient' || opts.method === 'gradient-x-input' ? 'grad' : 'relevance';
@@ -200,6 +238,7 @@ export async function attribute(session: GraphSession, opts: AttributionOptions)
     rule,
     baseline: 'zeros',
     completeness: completenessOf(relevance, logitAtInput as number, logitAtBaseline as number),
+    ...(auto ? { auto } : {}),
   };
 }
 

@@ -97,7 +97,22 @@ function expandLevel(files: InputFile[], budget: DecodeBudget, depth: number): I
  * The budget is decreased by the bytes produced.
  */
 export function unzipBounded(zip: Uint8Array, budget: DecodeBudget): InputFile[] {
-  const entries = readCentralDirectory(zip);
+  return unzipEntries(zip, budget, MAX_ARCHIVE_ENTRIES).map((e) => ({ name: baseName(e.path), bytes: e.bytes }));
+}
+
+/** A regular file of an archive under its path inside the archive (`/`-separated, no leading `/`, no `.` or `..`). */
+export interface ArchiveEntry {
+  path: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * Unzips one archive (APPNOTE 4.3) of up to `maxEntries` entries within `budget`, keeping each regular file's path
+ * inside the archive (a cohort's zip names its records by path). Paths that climb out of the archive (`..`) are
+ * refused with `archive_invalid`. The budget is decreased by the bytes produced.
+ */
+export function unzipEntries(zip: Uint8Array, budget: DecodeBudget, maxEntries: number): ArchiveEntry[] {
+  const entries = readCentralDirectory(zip, maxEntries);
   const kept = entries.filter((e) => keepEntry(e.name));
   let declared = 0;
   for (const e of kept) declared += e.uncompressedSize;
@@ -107,7 +122,7 @@ export function unzipBounded(zip: Uint8Array, budget: DecodeBudget): InputFile[]
       `The archive declares ${formatBytes(declared)} of content; at most ${formatBytes(budget.remainingBytes)} can be unpacked. Upload the record's files without the archive or a smaller excerpt.`,
     );
   }
-  const files: InputFile[] = [];
+  const files: ArchiveEntry[] = [];
   for (const e of kept) {
     if (e.flags & 0x1) {
       throw new LeadlightError('encoding_unsupported', `The archive entry ${baseName(e.name)} is encrypted; upload an unencrypted archive.`);
@@ -134,9 +149,18 @@ export function unzipBounded(zip: Uint8Array, budget: DecodeBudget): InputFile[]
       throw new LeadlightError('archive_invalid', `The archive entry ${baseName(e.name)} fails its CRC check; the archive is damaged.`);
     }
     budget.remainingBytes -= bytes.length;
-    files.push({ name: baseName(e.name), bytes });
+    files.push({ path: entryPath(e.name), bytes });
   }
   return files;
+}
+
+/** The entry's path with `/` separators and without empty or `.` segments; `..` is refused. */
+function entryPath(name: string): string {
+  const parts = name.split(/[\\/]/u).filter((part) => part !== '' && part !== '.');
+  if (parts.includes('..')) {
+    throw new LeadlightError('archive_invalid', `The archive entry ${baseName(name)} has a path that climbs out of the archive (..); re-create the zip from the folder of the records.`);
+  }
+  return parts.join('/');
 }
 
 /**
@@ -174,7 +198,7 @@ export function inflateBounded(data: Uint8Array, maxBytes: number, what = 'the c
   return out;
 }
 
-function readCentralDirectory(zip: Uint8Array): CentralEntry[] {
+function readCentralDirectory(zip: Uint8Array, maxEntries = MAX_ARCHIVE_ENTRIES): CentralEntry[] {
   const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
   const damaged = (what: string) => new LeadlightError('archive_invalid', `The zip archive is damaged (${what}); re-create it and upload it again.`);
   // The end record is 22 bytes plus a comment of at most 65535 bytes.
@@ -195,8 +219,10 @@ function readCentralDirectory(zip: Uint8Array): CentralEntry[] {
   if (view.getUint16(eocd + 4, true) !== 0 || view.getUint16(eocd + 6, true) !== 0) {
     throw new LeadlightError('archive_invalid', 'The archive is split over several volumes; upload a single-volume zip.');
   }
-  if (entryCount > MAX_ARCHIVE_ENTRIES) {
-    throw new LeadlightError('archive_too_large', `The archive has ${entryCount} entries; at most ${MAX_ARCHIVE_ENTRIES} are accepted. Upload one record per archive.`);
+  if (entryCount > maxEntries) {
+    throw new LeadlightError('archive_too_large', maxEntries === MAX_ARCHIVE_ENTRIES
+      ? `The archive has ${entryCount} entries; at most ${MAX_ARCHIVE_ENTRIES} are accepted. Upload one record per archive.`
+      : `The archive has ${entryCount} entries; at most ${maxEntries} are accepted in one part. Split the records over several zips.`);
   }
   if (cdOffset + cdSize > eocd) throw damaged('central directory out of range');
   const entries: CentralEntry[] = [];

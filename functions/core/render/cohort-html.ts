@@ -10,6 +10,7 @@
  * table. Pure ECMAScript: runs in Node, the browser and at site build time. Styles: COHORT_CSS, scoped to an element
  * with the class `cohort-report`.
  */
+import { spearmanRho } from '../analysis/cohort-stats.ts';
 import type { CohortOutput } from '../analysis/cohort-members.ts';
 import type { AverageBeatAggregate, BoxStats } from '../analysis/cohort.ts';
 import { LEAD_ORDER } from '../record.ts';
@@ -81,33 +82,12 @@ function fmtP(p: number): string {
 const r2 = (v: number) => Math.round(v * 100) / 100;
 const r1 = (v: number) => Math.round(v * 10) / 10;
 
-/** Spearman rank correlation (average ranks for ties); null for fewer than 3 pairs or a constant variable. */
+/** Spearman rank correlation (`spearmanRho`, mid-ranks as scipy); null for fewer than 3 pairs or a constant variable. */
 export function spearman(x: readonly number[], y: readonly number[]): number | null {
   const n = Math.min(x.length, y.length);
   if (n < 3) return null;
-  const rank = (v: readonly number[]) => {
-    const idx = v.map((value, i) => ({ value, i })).sort((a, b) => a.value - b.value);
-    const r = new Array<number>(n);
-    for (let i = 0; i < n;) {
-      let j = i;
-      while (j + 1 < n && idx[j + 1].value === idx[i].value) j++;
-      for (let k = i; k <= j; k++) r[idx[k].i] = (i + j) / 2 + 1;
-      i = j + 1;
-    }
-    return r;
-  };
-  const rx = rank(x.slice(0, n));
-  const ry = rank(y.slice(0, n));
-  const mean = (n + 1) / 2;
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (rx[i] - mean) * (ry[i] - mean);
-    sxx += (rx[i] - mean) ** 2;
-    syy += (ry[i] - mean) ** 2;
-  }
-  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : null;
+  const rho = spearmanRho(x.slice(0, n), y.slice(0, n));
+  return Number.isNaN(rho) ? null : rho;
 }
 
 /** Round "nice" ticks covering [lo, hi]. */
@@ -220,10 +200,30 @@ export function boxPlotCards(cohort: CohortOutput): string {
   return `<p class="legend">${legend} · shared y-axis from ${fmt(lo)} to ${fmt(hi)} (▲▼ outliers beyond it); grey line = 0 · ★ p &lt; ${fmt(cohort.significanceLevel)}</p><div class="box-grid">${cards.join('')}</div>`;
 }
 
+/** AUC with its interval, e.g. `0.91 [0.78, 1]` (issue 16's effect of a rank-sum contrast). */
+function fmtEffect(effect: { auc: number; ci95: [number, number] } | undefined): string {
+  return effect ? `${fmt(effect.auc)} [${fmt(effect.ci95[0])}, ${fmt(effect.ci95[1])}]` : '—';
+}
+
 export function leadTestTable(cohort: CohortOutput): string {
   if (cohort.leadTests.length === 0) return '<p>No lead tests: one of the groups has no usable record.</p>';
-  const rows = cohort.leadTests.map((t) => `<tr${t.significant ? ' class="significant"' : ''}><td>${t.lead}</td><td>${fmt(t.statistic, 6)}</td><td>${fmtP(t.pValue)}</td><td>${t.method}</td><td>${t.nA} / ${t.nB}</td><td>${t.significant ? '★ yes' : 'no'}</td></tr>`).join('');
-  return `<div class="scroll"><table><thead><tr><th>lead</th><th>W</th><th>p (one-sided, ${escapeHtml(cohort.groups.positive)} &gt; ${escapeHtml(cohort.groups.control)})</th><th>method</th><th>n</th><th>p &lt; 1e-4</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  // Issue 16: the BH-adjusted p-value and the AUC effect, when the cohort carries them (older cohort.json files do not).
+  const extra = cohort.leadTests.some((t) => t.pAdjusted !== undefined);
+  const extraCells = (t: CohortOutput['leadTests'][number]) => (extra ? `<td>${t.pAdjusted === undefined ? '—' : fmtP(t.pAdjusted)}</td><td>${fmtEffect(t.effect)}</td>` : '');
+  const rows = cohort.leadTests.map((t) => `<tr${t.significant ? ' class="significant"' : ''}><td>${t.lead}</td><td>${fmt(t.statistic, 6)}</td><td>${fmtP(t.pValue)}</td>${extraCells(t)}<td>${t.method}</td><td>${t.nA} / ${t.nB}</td><td>${t.significant ? '★ yes' : 'no'}</td></tr>`).join('');
+  const extraHeads = extra ? '<th>p adjusted (BH over the 12 leads)</th><th>AUC [95 % CI]</th>' : '';
+  return `<div class="scroll"><table><thead><tr><th>lead</th><th>W</th><th>p (one-sided, ${escapeHtml(cohort.groups.positive)} &gt; ${escapeHtml(cohort.groups.control)})</th>${extraHeads}<th>method</th><th>n</th><th>p &lt; 1e-4</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
+/** Wave-level tests (issue 16): per wave and lead the rank-sum test of the summed wave relevance, BH per wave. */
+export function waveTestSection(cohort: CohortOutput): string {
+  const tests = cohort.waveTests;
+  if (!tests || tests.length === 0) return '';
+  const name = { p: 'P', qrs: 'QRS', st: 'ST', t: 'T' } as const;
+  const rows = tests.map((t) => `<tr${t.pAdjusted < cohort.significanceLevel ? ' class="significant"' : ''}><td>${name[t.wave]}</td><td>${t.lead}</td><td>${fmtP(t.pValue)}</td><td>${fmtP(t.pAdjusted)}</td><td>${fmtEffect(t.effect)}</td><td>${t.nA} / ${t.nB}</td></tr>`).join('');
+  return `<section id="wave-tests"><h2>Wave-level tests</h2>
+<p class="note">Relevance summed over the P, QRS, ST and T windows of each lead, one-sided rank-sum test ${escapeHtml(cohort.groups.positive)} &gt; ${escapeHtml(cohort.groups.control)} as for the leads, p adjusted by Benjamini–Hochberg over the 12 leads of each wave; AUC = U / (n<sub>A</sub> n<sub>B</sub>) with a 2000-resample bootstrap percentile interval. ECGs without a window of a wave are left out of its tests.</p>
+<details><summary>${tests.length} tests</summary><div class="scroll"><table><thead><tr><th>wave</th><th>lead</th><th>p</th><th>p adjusted</th><th>AUC [95 % CI]</th><th>n</th></tr></thead><tbody>${rows}</tbody></table></div></details></section>`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ export function renderCohortSummary(cohort: CohortOutput): string {
   const significant = cohort.leadTests.filter((t) => t.significant).map((t) => t.lead);
   const steps = cohort.steps === null ? (cohort.method === 'ig' ? 'default mode' : 'n/a') : `${cohort.steps} steps`;
   return `<p class="muted">${cohort.records.length} ECGs analysed${cohort.errors.length ? `, ${cohort.errors.length} could not be analysed` : ''} · model ${escapeHtml(cohort.model.id)} · attribution ${escapeHtml(cohort.method)} (${steps}) of the ${escapeHtml(cohort.class)} logit · threshold ${fmt(cohort.threshold)} · analyses after Bender et al. 2023 (IEEE JBHI).</p>
-<ul class="stats"><li>TP ${o.TP}</li><li>FN ${o.FN}</li><li>FP ${o.FP}</li><li>TN ${o.TN}</li><li>sensitivity ${fmt(sensitivity)}</li><li>specificity ${fmt(specificity)}</li><li>Spearman ρ(M<sub>n</sub>, C<sub>n</sub>) ${fmt(rho)}</li><li>leads with p &lt; 1e-4: ${significant.length ? significant.join(', ') : 'none'}</li></ul>`;
+<ul class="stats"><li>TP ${o.TP}</li><li>FN ${o.FN}</li><li>FP ${o.FP}</li><li>TN ${o.TN}</li><li>sensitivity ${fmt(sensitivity)}</li><li>specificity ${fmt(specificity)}</li><li>Spearman ρ(M<sub>n</sub>, C<sub>n</sub>) ${fmt(rho)}${cohort.relevanceVsProbability?.ci95 ? ` [95 % CI ${fmt(cohort.relevanceVsProbability.ci95[0])}, ${fmt(cohort.relevanceVsProbability.ci95[1])}]` : ''}</li><li>leads with p &lt; 1e-4: ${significant.length ? significant.join(', ') : 'none'}</li></ul>`;
 }
 
 /**
@@ -420,6 +420,7 @@ ${beatSection(cohort.averageBeatsRAligned, labels, 'Each ECG\'s average beat in 
 <section id="criteria"><h2>Wave-level criteria</h2>
 <p class="note">Per ECG, the relevance of its P-waves, QRS complexes and T-waves is compared with the textbook criteria of ${escapeHtml(cohort.class)} (Bender et al. 2023 found negative relevance on visible P-waves for AF and on concordant T-waves for LBBB). The table counts the ECGs whose relevance agrees with each criterion.</p>
 ${criteriaSection(cohort)}</section>
+${waveTestSection(cohort)}
 <section id="records"><h2>Records</h2>
 ${recordTable(cohort)}</section>
 ${errorTable(cohort)}

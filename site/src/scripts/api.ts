@@ -33,6 +33,8 @@ export interface ModelsResponse {
   models: ModelInfo[];
   defaultModel: string | null;
   defaultMethod: string;
+  /** false on a deployment that analyses in the browser only (the Free-plan Worker, functions/worker/free.ts). */
+  serverAnalysis?: boolean;
 }
 
 export interface Created {
@@ -188,4 +190,14 @@ export async function followJob(id: string, onEvent: (e: JobEvent) => void): Pro
     }
     if (done) throw new ApiFailure({ status: 502, code: 'incomplete', message: 'The connection ended before the analysis did; reload the page to follow it again.' });
   }
+}
+
+/**
+ * Shares a result computed in this browser (private mode): `POST /api/results` with the result JSON as the body —
+ * the only request of private mode that carries anything of the analysis, sent only when the user asks for it.
+ */
+export async function shareResult(resultJson: string, expiry: string): Promise<Created> {
+  const response = await fetch(`/api/results?expiry=${encodeURIComponent(expiry)}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: resultJson });
+  if (response.status !== 201) throw new ApiFailure(await readApiError(response));
+  return (await response.json()) as Created;
 }

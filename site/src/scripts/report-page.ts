@@ -3,12 +3,14 @@
  * prediction vs thresholds, the ECG coloured by relevance, relevance per lead, average beats, model/method/window/
  * completeness/warnings — with downloads (JSON as stored, CSV of relevance per sample and lead, PNG of the plot),
  * copy link, print and delete (token from localStorage). It displays what the API computed; it computes nothing.
+ * The upload page also shows results computed in this browser (private mode) through `showLocalResult`.
  */
 import './zod-jitless.ts';
 import { decodeFloat32, type EncodedArray, type Result } from '../../../functions/core/result.ts';
 import { ApiFailure, deleteResult, fetchResult, followJob } from './api.ts';
 import { drawLegend } from './colours.ts';
 import { type EcgPlotData, type Layout, type Normalisation, drawBeat, drawEcg } from './ecg-plot.ts';
+import { drawFaithfulnessCurve } from './faithfulness-plot.ts';
 import { forgetResult, tokenFor } from './tokens.ts';
 
 
@@ -167,6 +169,15 @@ export function showRefiningSteps(done: number, total: number): void {
   note.hidden = false;
 }
 
+/** `--steps auto` (issue 16): how many points IG used and whether it reached its completeness target. */
+function autoStepsNote(attribution: Result['attribution']): string {
+  const auto = (attribution as Record<string, unknown>).stepsAuto as { tolerance: number; maxPoints: number; reached: boolean } | undefined;
+  if (!auto) return '';
+  return auto.reached
+    ? ` — steps chosen automatically: complete within ${Math.round(auto.tolerance * 100)} %`
+    : ` — steps chosen automatically: stopped at ${auto.maxPoints} points before reaching ${Math.round(auto.tolerance * 100)} %`;
+}
+
 function render(id: string, text: string, result: Result): void {
   const { relevance, signal, canvas, plotData } = renderResult(result);
   $('refining').hidden = true;
@@ -220,13 +231,21 @@ function renderResult(result: Result): { relevance: Float32Array; signal: Float3
   const weights = modelInfo.weights as { published?: boolean } | null | undefined;
   const facts: [string, string][] = [
     ['Model', `${result.model.id}${modelInfo.title ? ` — ${modelInfo.title}` : ''}${weights && weights.published === false ? ' (weights differ from the published file)' : ''}`],
-    ['Method', `${a.method}${a.steps ? `, ${a.steps} steps${(a as Record<string, unknown>).rule ? ` (${(a as Record<string, unknown>).rule} rule)` : ''}` : ''}, baseline ${a.baseline}`],
+    ['Method', `${a.method}${a.steps ? `, ${a.steps} steps${(a as Record<string, unknown>).rule ? ` (${(a as Record<string, unknown>).rule} rule)` : ''}` : ''}, baseline ${a.baseline}${autoStepsNote(a)}`],
     ['Explained class', `${a.class} (target: ${a.target})`],
     ['Window', `${fmt(result.input.startS, 2)}–${fmt(result.input.startS + result.input.samples / fs, 2)} s of the recording, ${result.input.samples} samples at ${fs} Hz`],
     ['Recording', `${result.record.format}, ${result.record.samplingRateHz} Hz, ${fmt(result.record.durationS, 2)} s`],
     ['Completeness', `Σ relevance ${fmt(a.completeness.sum)} vs f(x) − f(baseline) ${fmt(a.completeness.expected)}${typeof relativeError === 'number' ? ` (relative error ${(relativeError * 100).toFixed(1)} %)` : ''}`],
     ['Heart rate', result.analysis.beats.heartRateBpm === null ? 'not determined' : `${result.analysis.beats.heartRateBpm.toFixed(0)} bpm (${result.analysis.beats.rPeaksS.length} R-peaks)`],
   ];
+  // A result shared from private mode: computed in the visitor's browser, checked (not computed) by the server.
+  const computedInBrowser = result.provenance?.computedIn === 'browser';
+  if (computedInBrowser) facts.push(['Computed', "in the visitor's browser (private mode); Leadlight's server did not compute these numbers"]);
+  const provenanceNote = $('provenance-note');
+  provenanceNote.hidden = !computedInBrowser;
+  provenanceNote.textContent = computedInBrowser
+    ? "Computed in the visitor's browser: the ECG never left that computer. Leadlight's server stored this result after checking that it is consistent, but it did not compute it and cannot vouch for the numbers."
+    : '';
   const timings = Object.entries(result.timingsMs);
   if (timings.length) facts.push(['Timings', timings.map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ')]);
   const label = (result as Record<string, unknown>).label ?? (result.record as Record<string, unknown>).label;
@@ -360,6 +379,25 @@ function renderResult(result: Result): { relevance: Float32Array; signal: Float3
     );
   }
 
+  // Deletion and insertion curves (issue 16): only final results carry them.
+  const faithfulness = result.analysis.faithfulness;
+  $('faithfulness-section').hidden = !faithfulness;
+  if (faithfulness) {
+    const orders = typeof faithfulness.randomOrders === 'number' ? faithfulness.randomOrders : 'the';
+    $('faithfulness-note').textContent =
+      `The samples of the recording (all leads, padding excluded) ranked by relevance, highest first, are set to the baseline (deletion) or restored from it (insertion); ` +
+      `the line is the logit of ${a.class}. Dashed: the mean of ${orders} random orders (seed ${faithfulness.seed}); grey: their range. ` +
+      'A faithful map makes the logit fall faster than random on deletion and rise faster on insertion. The summary is the area between the curve and the random mean (logit × fraction; positive = better than random).';
+    for (const kind of ['deletion', 'insertion'] as const) {
+      const curve = faithfulness[kind];
+      drawFaithfulnessCurve($(`${kind}-curve`) as HTMLCanvasElement, curve, kind);
+      const area = curve.areaVsRandom;
+      const summary = $(`${kind}-summary`);
+      summary.dataset.area = String(area ?? '');
+      summary.textContent = `${kind === 'deletion' ? 'Deletion' : 'Insertion'}: area vs random ${typeof area === 'number' ? `${area >= 0 ? '+' : ''}${fmt(area, 3)}` : '—'}`;
+    }
+  }
+
   // Warnings.
   const modelWarnings = Array.isArray(modelInfo.warnings) ? (modelInfo.warnings as { code: string; message: string }[]) : [];
   const warnings = [...result.record.warnings, ...modelWarnings];
@@ -371,34 +409,38 @@ function renderResult(result: Result): { relevance: Float32Array; signal: Float3
 }
 
 /** The actions of a stored report: share, downloads, print, delete (with the uploading browser's token). */
-function wireActions(id: string, text: string, result: Result, view: { relevance: Float32Array; signal: Float32Array | null; canvas: HTMLCanvasElement; hasPlot: boolean }): void {
+function wireActions(id: string | null, text: string, result: Result, view: { relevance: Float32Array; signal: Float32Array | null; canvas: HTMLCanvasElement; hasPlot: boolean }): void {
   const { relevance, signal, canvas } = view;
   const a = result.attribution;
 
+  // Handlers are assigned (not added), so a page that shows several results in turn (private mode) wires each once.
   const status = $('action-status');
+  status.textContent = '';
   const shareUrl = `${location.origin}/r/${id}`;
-  $('copy-link').addEventListener('click', async () => {
+  const copyButton = $('copy-link') as HTMLButtonElement;
+  copyButton.hidden = id === null;
+  $('copy-link').onclick = async () => {
     try {
       await navigator.clipboard.writeText(shareUrl);
       status.textContent = 'Link copied.';
     } catch {
       status.textContent = shareUrl;
     }
-  });
+  };
   const base = `leadlight-${result.record.name}-${a.class}`.replace(/[^A-Za-z0-9._-]+/gu, '_');
-  $('download-json').addEventListener('click', () => download(`${base}.json`, 'application/json', text));
-  $('download-csv').addEventListener('click', () => download(`${base}.csv`, 'text/csv', relevanceCsv(result, relevance, signal)));
+  $('download-json').onclick = () => download(`${base}.json`, 'application/json', text);
+  $('download-csv').onclick = () => download(`${base}.csv`, 'text/csv', relevanceCsv(result, relevance, signal));
   const pngButton = $('download-png') as HTMLButtonElement;
   pngButton.disabled = !view.hasPlot;
-  pngButton.addEventListener('click', () => canvas.toBlob((blob) => blob && download(`${base}.png`, 'image/png', blob), 'image/png'));
-  $('print').addEventListener('click', () => window.print());
+  pngButton.onclick = () => canvas.toBlob((blob) => blob && download(`${base}.png`, 'image/png', blob), 'image/png');
+  $('print').onclick = () => window.print();
   const deleteButton = $('delete') as HTMLButtonElement;
-  const token = tokenFor(id);
-  if (!token) {
-    deleteButton.disabled = true;
-    deleteButton.title = 'Only the browser that uploaded this ECG has its delete token.';
-  }
-  deleteButton.addEventListener('click', async () => {
+  deleteButton.hidden = id === null;
+  const token = id === null ? undefined : tokenFor(id);
+  deleteButton.disabled = !token;
+  deleteButton.title = token ? '' : 'Only the browser that uploaded this ECG has its delete token.';
+  deleteButton.onclick = async () => {
+    if (id === null) return;
     if (!token || !confirm('Delete this report for everyone who has the link? This cannot be undone.')) return;
     deleteButton.disabled = true;
     try {
@@ -413,5 +455,41 @@ function wireActions(id: string, text: string, result: Result, view: { relevance
       deleteButton.disabled = false;
       status.textContent = e instanceof ApiFailure ? `${e.message} (${e.code})` : 'Deleting failed; try again.';
     }
-  });
+  };
+  ($('share') as HTMLButtonElement).hidden = true;
+}
+
+/**
+ * Shows a result computed in this browser (private mode) from memory: the same report view, with downloads and a
+ * Share button that uploads the result JSON — never the ECG — only when clicked (`share` resolves with the stored
+ * report's id). Until then no request carries the result; afterwards the report has a link like any other.
+ */
+export function showLocalResult(result: Result, share: (text: string) => Promise<{ id: string; url: string }>): void {
+  const text = JSON.stringify(result);
+  const { relevance, signal, canvas, plotData } = renderResult(result);
+  $('refining').hidden = true;
+  shownPartial = null;
+  $('report-actions').hidden = false;
+  const view = { relevance, signal, canvas, hasPlot: plotData !== null };
+  wireActions(null, text, result, view);
+  $('expiry-note').textContent = 'Computed in this browser and kept in this page only: nothing was uploaded. Share stores the result (not the ECG) on Leadlight’s server.';
+  const shareButton = $('share') as HTMLButtonElement;
+  shareButton.hidden = false;
+  shareButton.disabled = false;
+  shareButton.onclick = async () => {
+    shareButton.disabled = true;
+    const status = $('action-status');
+    status.textContent = 'Sharing the result…';
+    try {
+      const created = await share(text);
+      wireActions(created.id, text, result, view);
+      const link = el('a', `${location.origin}${created.url}`, { href: created.url, id: 'shared-link' });
+      status.replaceChildren('Shared: ', link);
+      $('expiry-note').textContent = 'Shared: anyone with the link can open this report.';
+    } catch (e) {
+      shareButton.disabled = false;
+      status.textContent = e instanceof ApiFailure ? `Sharing failed: ${e.message} (${e.code})` : 'Sharing failed; try again.';
+    }
+  };
+  $('report').hidden = false;
 }

@@ -4,12 +4,82 @@
  * integrated gradients the streamed partial results — the first map, then refinements — are drawn at once in the
  * report view below (report-page.ts), and the stored report opens when the analysis is done.
  * Errors show the API's message and code. The id and delete token are kept in localStorage (tokens.ts).
+ *
+ * "Where to analyse" (remembered in localStorage; `/?where=browser` preselects the browser): on Leadlight's server as
+ * above, or in this browser (private mode) — the analysis runs in a Web Worker (private-analysis-worker.ts) with the
+ * same stages and progressive maps, the report is drawn from memory, and nothing of the ECG or the result is sent
+ * unless the user clicks Share. `&engine=wasm|webgpu` forces the engine (default: WebGPU when there is an adapter);
+ * `&faithfulness=0` leaves out the deletion/insertion curves (108 forward passes; minutes on a software GPU).
  */
 import './zod-jitless.ts';
-import { ApiFailure, type ModelInfo, fetchModels, uploadRecord } from './api.ts';
+import { ApiFailure, type ModelInfo, fetchModels, shareResult, uploadRecord } from './api.ts';
 import { saveResult, savedResults } from './tokens.ts';
-import { showPartialResult, showRefiningSteps } from './report-page.ts';
+import { showLocalResult, showPartialResult, showRefiningSteps } from './report-page.ts';
 import type { Result } from '../../../functions/core/result.ts';
+import type { AnalyseMessage, WorkerEvent } from './private-analysis-worker.ts';
+
+type Where = 'server' | 'browser';
+const WHERE_KEY = 'leadlight.where.v1';
+
+/** Where to analyse: `?where=` first (and remembered), else the remembered choice, else the server. */
+function initialWhere(): Where {
+  const asked = new URLSearchParams(location.search).get('where');
+  if (asked === 'browser' || asked === 'server') {
+    rememberWhere(asked);
+    return asked;
+  }
+  try {
+    return localStorage.getItem(WHERE_KEY) === 'browser' ? 'browser' : 'server';
+  } catch {
+    return 'server';
+  }
+}
+
+function rememberWhere(where: Where): void {
+  try {
+    localStorage.setItem(WHERE_KEY, where);
+  } catch {
+    // storage disabled: the choice holds for this page only
+  }
+}
+
+/** The private-mode Web Worker, made once per page and kept (its engine, sessions and files stay loaded). */
+let analysisWorker: Worker | null = null;
+function privateWorker(): Worker {
+  analysisWorker ??= new Worker(new URL('./private-analysis-worker.ts', import.meta.url), { type: 'module', name: 'leadlight-private-analysis' });
+  return analysisWorker;
+}
+
+/** Runs one analysis in the Web Worker; resolves with the final result, rejects with an ApiFailure-like error. */
+function analyseInBrowser(message: AnalyseMessage, onEvent: (e: WorkerEvent) => void): Promise<Result> {
+  const worker = privateWorker();
+  return new Promise((resolve, reject) => {
+    const onMessage = (e: MessageEvent<WorkerEvent>) => {
+      const event = e.data;
+      if (event.type === 'result') {
+        done();
+        onEvent(event);
+        resolve(event.result);
+      } else if (event.type === 'error') {
+        done();
+        reject(new ApiFailure({ status: 0, code: event.code, message: event.message }));
+      } else onEvent(event);
+    };
+    const onError = (e: ErrorEvent) => {
+      done();
+      analysisWorker = null;
+      worker.terminate();
+      reject(new ApiFailure({ status: 0, code: 'internal', message: `The analysis could not start in this browser: ${e.message || 'the Web Worker failed'}` }));
+    };
+    const done = () => {
+      worker.removeEventListener('message', onMessage);
+      worker.removeEventListener('error', onError);
+    };
+    worker.addEventListener('message', onMessage);
+    worker.addEventListener('error', onError);
+    worker.postMessage(message, message.files.map((f) => f.bytes));
+  });
+}
 
 const STAGES = ['uploading', 'reading', 'classifying', 'attributing', 'analysing', 'done'] as const;
 const STAGE_WEIGHT: Record<string, [number, number]> = {
@@ -23,6 +93,10 @@ const STAGE_WEIGHT: Record<string, [number, number]> = {
 
 function $(id: string): HTMLElement {
   return document.getElementById(id)!;
+}
+
+function steps(): HTMLElement {
+  return $('steps');
 }
 
 function formatBytes(n: number): string {
@@ -45,6 +119,31 @@ export function initUploadPage(): void {
   let files: File[] = [];
   let models: ModelInfo[] = [];
   let busy = false;
+
+  // Where to analyse: the server (as always) or this browser (private mode).
+  let where = initialWhere();
+  const whereHint = $('where-hint');
+  const uploadingStep = steps().querySelector<HTMLElement>('li[data-step="uploading"]')!;
+  const uploadingLabel = uploadingStep.firstChild as Text;
+  const applyWhere = () => {
+    for (const radio of document.querySelectorAll<HTMLInputElement>('input[name="where"]')) radio.checked = radio.value === where;
+    const browser = where === 'browser';
+    whereHint.textContent = browser
+      ? 'Private mode: the analysis runs in this browser and the ECG never leaves this computer. The model is downloaded once and kept by the browser. Nothing is stored unless you click Share on the report.'
+      : 'The ECG is uploaded and analysed on Leadlight’s server; the report is stored and can be shared by its link.';
+    $('cohort-field').hidden = browser;
+    uploadingLabel.textContent = browser ? 'Loading the model in this browser ' : 'Uploading ';
+    ($('expiry').previousElementSibling as HTMLElement).textContent = browser ? 'Keep a shared report for' : 'Keep the report for';
+    document.body.dataset.where = where;
+  };
+  for (const radio of document.querySelectorAll<HTMLInputElement>('input[name="where"]')) {
+    radio.addEventListener('change', () => {
+      if (!radio.checked) return;
+      where = radio.value === 'browser' ? 'browser' : 'server';
+      rememberWhere(where);
+      applyWhere();
+    });
+  }
 
   const showError = (message: string, code?: string) => {
     errorBox.replaceChildren();
@@ -139,6 +238,13 @@ export function initUploadPage(): void {
   fetchModels()
     .then((response) => {
       models = response.models;
+      if (response.serverAnalysis === false) {
+        // This deployment analyses in the browser only (private mode).
+        where = 'browser';
+        const server = document.querySelector<HTMLInputElement>('input[name="where"][value="server"]');
+        if (server) server.disabled = true;
+        applyWhere();
+      }
       fillOptions(
         modelSelect,
         models.map((m) => ({ value: m.id, label: `${m.title || m.id}${m.available ? '' : ' (not installed)'}`, disabled: !m.available })),
@@ -152,12 +258,12 @@ export function initUploadPage(): void {
     })
     .catch((e: unknown) => showError(e instanceof ApiFailure ? e.message : 'The list of models could not be loaded; reload the page.', e instanceof ApiFailure ? e.code : undefined));
 
-  const steps = $('steps');
+  const stepList = steps();
   const progress = $('progress') as HTMLProgressElement;
   const setStage = (stage: string, detail = '', fraction = 0) => {
     const index = STAGES.indexOf(stage as (typeof STAGES)[number]);
     if (index < 0) return;
-    for (const li of steps.querySelectorAll<HTMLElement>('li')) {
+    for (const li of stepList.querySelectorAll<HTMLElement>('li')) {
       const i = STAGES.indexOf(li.dataset.step as (typeof STAGES)[number]);
       li.dataset.state = i < index ? 'done' : i === index ? (stage === 'done' ? 'done' : 'active') : '';
       const d = li.querySelector<HTMLElement>('[data-detail]');
@@ -165,6 +271,58 @@ export function initUploadPage(): void {
     }
     const [from, to] = STAGE_WEIGHT[stage];
     progress.value = from + (to - from) * Math.min(Math.max(fraction, 0), 1);
+  };
+
+  /** Private mode: the analysis in the Web Worker, the report from memory; nothing of it leaves the page. */
+  const analyseHere = async () => {
+    // The previous report (if any) stays on show until the first map replaces it, but is no longer shareable.
+    ($('share') as HTMLButtonElement).hidden = true;
+    $('report-actions').hidden = true;
+    const request = {
+      model: modelSelect.value,
+      ...(methodSelect.value ? { method: methodSelect.value } : {}),
+      ...(classSelect.value ? { class: classSelect.value } : {}),
+      ...(($('label') as HTMLInputElement).value.trim() ? { label: ($('label') as HTMLInputElement).value.trim() } : {}),
+      ...(title.value.trim() ? { name: title.value.trim() } : {}),
+    };
+    const params = new URLSearchParams(location.search);
+    const engine = params.get('engine');
+    const message: AnalyseMessage = {
+      type: 'analyse',
+      files: await Promise.all(files.map(async (f) => ({ name: f.name, bytes: await f.arrayBuffer() }))),
+      request,
+      engine: engine === 'wasm' || engine === 'webgpu' ? engine : 'auto',
+      // `&faithfulness=0` leaves out the deletion/insertion curves (for slow software GPUs).
+      ...(params.get('faithfulness') === '0' ? { faithfulness: false } : {}),
+    };
+    const result = await analyseInBrowser(message, (event) => {
+      if (event.type === 'engine') {
+        const i = event.info;
+        const fallback = Object.values(i.cpuFallback).flat();
+        $('status').dataset.engine = i.executionProvider;
+        $('status').dataset.threads = String(i.numThreads);
+        setStage('uploading', `(${i.executionProvider === 'webgpu' ? 'WebGPU' : 'WebAssembly'}, ${i.numThreads} thread${i.numThreads === 1 ? '' : 's'}${fallback.length ? `; on the CPU: ${[...new Set(fallback)].join(', ')}` : ''}${i.webgpuUnavailable ? `; no WebGPU: ${i.webgpuUnavailable}` : ''}${i.webgpuFailed ? `; WebGPU cannot run ${i.webgpuFailed}` : ''})`, 1);
+        if (i.webgpuFailed) $('status').dataset.webgpuFailed = i.webgpuFailed;
+      } else if (event.type === 'partial') {
+        showPartialResult(event.result);
+      } else if (event.type === 'progress') {
+        if (event.stage === 'engine') setStage('uploading');
+        else if (event.stage === 'attributing' && event.total) {
+          setStage('attributing', `${event.done ?? 0}/${event.total}`, (event.done ?? 0) / event.total);
+          showRefiningSteps(event.done ?? 0, event.total);
+        } else if (event.stage === 'done') setStage('analysing', '', 1);
+        else setStage(event.stage);
+      }
+    });
+    setStage('done');
+    const expiry = ($('expiry') as HTMLSelectElement).value;
+    const name = title.value.trim() || files[0]?.name || 'ECG';
+    showLocalResult(result, async (text) => {
+      const created = await shareResult(text, expiry);
+      saveResult({ id: created.id, deleteToken: created.deleteToken, name, createdAt: new Date().toISOString(), expiresAt: created.expiresAt });
+      return created;
+    });
+    $('status').hidden = true;
   };
 
   form.addEventListener('submit', async (e) => {
@@ -175,6 +333,19 @@ export function initUploadPage(): void {
     errorBox.hidden = true;
     $('status').hidden = false;
     setStage('uploading');
+    if (where === 'browser') {
+      try {
+        await analyseHere();
+      } catch (err) {
+        $('status').hidden = true;
+        if (err instanceof ApiFailure) showError(err.message, err.code);
+        else showError(`Something unexpected happened in this browser: ${err instanceof Error ? err.message : String(err)}`);
+      } finally {
+        busy = false;
+        updateSubmit();
+      }
+      return;
+    }
     const data = new FormData();
     for (const f of files) data.append('file', f, f.name);
     data.append('model', modelSelect.value);
@@ -218,6 +389,8 @@ export function initUploadPage(): void {
       updateSubmit();
     }
   });
+
+  applyWhere();
 
   const recent = savedResults();
   if (recent.length) {

@@ -1,0 +1,81 @@
+/**
+ * Similarity of a relevance map to the map of a randomised model (issue 16, item 2; Adebayo et al., NeurIPS 2018,
+ * "Sanity checks for saliency maps", §3, who compare with Spearman rank correlation of absolute values and SSIM):
+ * - Spearman's ρ of |relevance| over the samples of the recording (12 leads, zero padding excluded);
+ * - SSIM (Wang et al., IEEE TIP 13:600, 2004) of the two maps as [samples × 12] images of |relevance| divided by the
+ *   map's largest |value| (so data range 1), computed as scikit-image's `structural_similarity(a, b, data_range=1)`
+ *   with its defaults: 7 × 7 uniform windows, sample covariances, K1 = 0.01, K2 = 0.03, mean over the windows that
+ *   lie fully inside the image.
+ * A method that passes the check gives maps that change with the weights: both numbers fall far below 1.
+ */
+import { midRanks } from './ranksum.ts';
+
+/** |relevance| of the first `signalSamples` rows, scaled by the largest |value| (all zeros stay zeros). */
+export function normalisedAbs(relevance: Float32Array, signalSamples: number, leads = 12): Float64Array {
+  const n = signalSamples * leads;
+  const out = new Float64Array(n);
+  let max = 0;
+  for (let i = 0; i < n; i++) max = Math.max(max, Math.abs(relevance[i]));
+  if (max > 0) for (let i = 0; i < n; i++) out[i] = Math.abs(relevance[i]) / max;
+  return out;
+}
+
+/** Mid-ranks of |relevance| over the first `signalSamples` rows (computed once for the original map). */
+export function absRanks(relevance: Float32Array, signalSamples: number, leads = 12): Float64Array {
+  return midRanks(Array.from(relevance.subarray(0, signalSamples * leads), Math.abs)).ranks;
+}
+
+/** Spearman's ρ from two mid-rank vectors (Pearson correlation of the ranks); null when one is constant. */
+export function spearmanOfRanks(x: Float64Array, y: Float64Array): number | null {
+  const n = x.length;
+  const mean = (n + 1) / 2;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i] - mean) * (y[i] - mean);
+    sxx += (x[i] - mean) ** 2;
+    syy += (y[i] - mean) ** 2;
+  }
+  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : null;
+}
+
+export const SSIM_WINDOW = 7;
+
+/**
+ * Mean SSIM of two row-major images [rows × cols] with data range 1 (scikit-image's defaults, see the module
+ * comment). Needs rows and cols of at least 7.
+ */
+export function ssim(a: Float64Array, b: Float64Array, rows: number, cols: number, win = SSIM_WINDOW): number {
+  if (rows < win || cols < win) return Number.NaN;
+  // 2-D prefix sums of a, b, a², b², ab: each window's sums in O(1).
+  const w = cols + 1;
+  const sums = Array.from({ length: 5 }, () => new Float64Array((rows + 1) * w));
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) {
+      const x = a[r * cols + c];
+      const y = b[r * cols + c];
+      const vals = [x, y, x * x, y * y, x * y];
+      for (let k = 0; k < 5; k++) {
+        const s = sums[k];
+        s[(r + 1) * w + c + 1] = vals[k] + s[r * w + c + 1] + s[(r + 1) * w + c] - s[r * w + c];
+      }
+    }
+  const np = win * win;
+  const covNorm = np / (np - 1);
+  const c1 = 0.01 ** 2;
+  const c2 = 0.03 ** 2;
+  let total = 0;
+  let count = 0;
+  for (let r = 0; r + win <= rows; r++)
+    for (let c = 0; c + win <= cols; c++) {
+      const box = (s: Float64Array) => s[(r + win) * w + c + win] - s[r * w + c + win] - s[(r + win) * w + c] + s[r * w + c];
+      const [ux, uy, uxx, uyy, uxy] = sums.map((s) => box(s) / np);
+      const vx = covNorm * (uxx - ux * ux);
+      const vy = covNorm * (uyy - uy * uy);
+      const vxy = covNorm * (uxy - ux * uy);
+      total += ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
+      count++;
+    }
+  return total / count;
+}

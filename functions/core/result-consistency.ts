@@ -1,0 +1,140 @@
+/**
+ * Consistency of a result the server did not compute (private mode's shared results, `POST /api/results`): beyond
+ * the one schema (./result.ts `checkResult`), the parts must agree with each other and with the installed model —
+ * the classes, thresholds and input window of the model, probabilities = sigmoid(logits), the positive classes, the
+ * relevance and signal arrays' shapes and values, completeness and the relevance means recomputed from the map.
+ * It cannot tell a forged map from a computed one (only recomputing could); it refuses results that contradict
+ * themselves. Pure and one pass over the relevance (it runs inside a share request's CPU budget).
+ */
+import type { InstalledModel } from './model/manifest.ts';
+import { LEAD_ORDER } from './record.ts';
+import type { EncodedArray, Result } from './result.ts';
+
+/** Relative tolerance of values recomputed from the float32 map (they are recomputed in the same order). */
+const SUM_TOLERANCE = 1e-9;
+
+function close(a: number, b: number, relative: number, absolute = 1e-12): boolean {
+  return Math.abs(a - b) <= Math.max(absolute, relative * Math.max(Math.abs(a), Math.abs(b)));
+}
+
+/**
+ * The float32 values of a `base64-le` string of exactly `count` values, or null when it is not one. A native
+ * decoder (which validates the alphabet): several times faster than a DataView per byte, which matters within a
+ * share request's CPU budget.
+ */
+export function decodeFloat32Strict(data: string, count: number): Float32Array | null {
+  const bytes = count * 4;
+  if (data.length !== Math.ceil(bytes / 3) * 4) return null;
+  let out: Uint8Array;
+  try {
+    // The engine's own base64 decoder where there is one (TC39 Uint8Array.fromBase64), else atob and a byte copy.
+    const fromBase64 = (Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array }).fromBase64;
+    if (fromBase64) out = fromBase64(data);
+    else {
+      const binary = atob(data);
+      out = new Uint8Array(binary.length);
+      for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+    }
+  } catch {
+    return null;
+  }
+  if (out.length !== bytes) return null;
+  if (new Uint8Array(Float32Array.of(1).buffer)[3] === 0x3f) return new Float32Array(out.buffer, out.byteOffset, count);
+  const view = new DataView(out.buffer);
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i++) values[i] = view.getFloat32(i * 4, true);
+  return values;
+}
+
+/** Whether `data` is base64 of exactly `bytes` bytes (validated by the native decoder, not copied). */
+function isBase64Of(data: string, bytes: number): boolean {
+  if (data.length !== Math.ceil(bytes / 3) * 4) return false;
+  try {
+    return atob(data).length === bytes;
+  } catch {
+    return false;
+  }
+}
+
+function shapeOk(encoded: EncodedArray, samples: number, what: string, problems: string[]): boolean {
+  if (encoded.shape.length !== 2 || encoded.shape[0] !== samples || encoded.shape[1] !== LEAD_ORDER.length) {
+    problems.push(`${what} has shape [${encoded.shape.join(', ')}], the model input is [${samples}, ${LEAD_ORDER.length}]`);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * The ways `result` contradicts itself or `model` (empty when consistent). `model` is the installed model the
+ * result names (the caller refuses unknown models).
+ */
+export function resultInconsistencies(result: Result, model: InstalledModel): string[] {
+  const problems: string[] = [];
+  const classes = result.model.classes;
+  if (result.model.id !== model.id) problems.push(`the result names model ${result.model.id}, not ${model.id}`);
+  if (classes.length !== model.classes.length || classes.some((c, i) => c !== model.classes[i])) problems.push('the classes are not those of the model');
+  if (result.model.thresholds.length !== model.thresholds.length || result.model.thresholds.some((t, i) => t !== model.thresholds[i])) problems.push('the thresholds are not those of the model');
+  if (result.input.samples !== model.input.samples || result.input.samplingRateHz !== model.input.samplingRateHz) {
+    problems.push(`the input window is ${result.input.samples} samples at ${result.input.samplingRateHz} Hz; the model takes ${model.input.samples} at ${model.input.samplingRateHz} Hz`);
+  }
+  if (result.record.leads.some((l, i) => l !== LEAD_ORDER[i])) problems.push('the leads are not in the order I, II, III, aVR, aVL, aVF, V1–V6');
+
+  // Prediction: one probability and logit per class, probability = sigmoid(logit), positive = p ≥ threshold.
+  const { probabilities, logits, positive } = result.prediction;
+  const keys = (o: Record<string, number>) => Object.keys(o).sort().join('\u0000');
+  if (keys(probabilities) !== [...classes].sort().join('\u0000') || keys(logits) !== [...classes].sort().join('\u0000')) {
+    problems.push('the probabilities and logits are not one per class');
+  } else {
+    for (const c of classes) {
+      const p = probabilities[c];
+      if (!(p >= 0 && p <= 1) || !close(p, 1 / (1 + Math.exp(-logits[c])), 1e-6, 1e-9)) problems.push(`the probability of ${c} is not the sigmoid of its logit`);
+    }
+    const expected = classes.filter((c, i) => probabilities[c] >= result.model.thresholds[i]);
+    if (expected.join('\u0000') !== positive.join('\u0000')) problems.push('the positive classes are not those whose probability reaches the threshold');
+  }
+  if (!classes.includes(result.attribution.class)) problems.push(`the explained class ${result.attribution.class} is not a class of the model`);
+  if (result.attribution.progress !== undefined) problems.push('the result is a partial result (attribution.progress)');
+
+  // The maps: shape and encoding; completeness and the relevance means recomputed from the map, in the order the
+  // pipeline sums them (functions/core/attribution/attribute.ts, analysis/relevance.ts), so they agree exactly.
+  const samples = result.input.samples;
+  const leads = LEAD_ORDER.length;
+  const signal = (result.input as Record<string, unknown>).signalMv as EncodedArray | undefined;
+  if (signal !== undefined && shapeOk(signal, samples, 'the model-input signal', problems)) {
+    // Drawn only: its encoding and length are checked, not every value (a share request's CPU is short).
+    if (!isBase64Of(signal.data, samples * leads * 4)) problems.push('the model-input signal is not base64 of its float32 values');
+  }
+  const encoded = result.attribution.relevance;
+  const relevance = shapeOk(encoded, samples, 'the relevance', problems) ? decodeFloat32Strict(encoded.data, samples * leads) : null;
+  if (encoded.shape[0] === samples && !relevance) problems.push(`the relevance is not base64 of ${samples * leads} float32 values`);
+  if (relevance) {
+    let sum = 0;
+    let sumAbs = 0;
+    const sums = new Float64Array(leads);
+    let finite = true;
+    for (let j = 0, i = 0; j < samples; j++) {
+      for (let k = 0; k < leads; k++, i++) {
+        const v = relevance[i];
+        sum += v;
+        sumAbs += Math.abs(v);
+        sums[k] += v;
+      }
+    }
+    if (!Number.isFinite(sumAbs)) finite = false;
+    if (!finite) problems.push('the relevance holds a value that is not a finite number');
+    else {
+      const slack = SUM_TOLERANCE * sumAbs;
+      if (!close(sum, result.attribution.completeness.sum, 0, slack + 1e-300)) problems.push('completeness.sum is not the sum of the relevance');
+      let total = 0;
+      for (let k = 0; k < leads; k++) {
+        total += sums[k];
+        if (!close(sums[k] / samples, result.analysis.leadRelevance[LEAD_ORDER[k]], 0, slack / samples + 1e-300)) {
+          problems.push(`the relevance of lead ${LEAD_ORDER[k]} is not the mean of its relevance`);
+          break;
+        }
+      }
+      if (!close(total / (samples * leads), result.analysis.meanRelevance, 0, slack / (samples * leads) + 1e-300)) problems.push('meanRelevance is not the mean of the relevance');
+    }
+  }
+  return problems;
+}
