@@ -21,13 +21,13 @@
  * in the queue consumer (./queue.ts); a job's state lives only in its Durable Object (./analysis-job.ts).
  */
 import { LeadlightError } from '../core/errors.ts';
-import { selectModel } from '../core/pipeline.ts';
 import type { Env } from './env.ts';
 import { errorBodyOf, errorResponse, httpStatusOf, jsonResponse } from './errors.ts';
 import { addCohortRecords, cohortNameOfResult, createCohort, deleteCohort, joinCohort, leaveCohort, planCohortUpload, readCohortJson } from './cohorts.ts';
 import { type AnalysisJobStub, type JobChange, type JobSpec, type JobView, inputKeyOf, packInput, viewOf } from './job.ts';
-import { describeModel, loadModelsIndex } from './models.ts';
+import { loadModelsIndex } from './models.ts';
 import { type Services, jobOf } from './queue.ts';
+import { modelsResponse, reportPageResponse, storedResultResponse } from './responses.ts';
 import { type ExpiryChoice, checkDeleteToken, deleteResult, getResult, isResultId, newResultIdentity, notFound, resultMetadataOf } from './store.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, type UploadRequest, readUpload } from './upload.ts';
 import { shareResult } from './results.ts';
@@ -52,15 +52,7 @@ export async function handleRequest(request: Request, env: Env, services: Servic
       const id = idOf(record[1]);
       if (request.method === 'GET' || request.method === 'HEAD') {
         const { json, metadata } = await getResult(env.RESULTS, id).catch((e: unknown) => notFoundOfJob(env, id, e));
-        return new Response(request.method === 'HEAD' ? null : json, {
-          status: 200,
-          headers: {
-            'content-type': 'application/json; charset=utf-8',
-            'cache-control': 'no-store',
-            ...(metadata?.createdAt ? { 'leadlight-created': metadata.createdAt } : {}),
-            'leadlight-expires': metadata?.expiresAt ?? 'never',
-          },
-        });
+        return storedResultResponse(request, json, metadata);
       }
       if (request.method === 'DELETE') {
         await deleteRecord(request, env, id);
@@ -79,16 +71,7 @@ export async function handleRequest(request: Request, env: Env, services: Servic
     }
     if (path === '/api/models') {
       if (request.method !== 'GET' && request.method !== 'HEAD') throw methodNotAllowed('GET');
-      const index = await loadModelsIndex(env.ASSETS);
-      const models = index.models.map(describeModel);
-      // The model the pipeline picks when a request names none (the paper's model when installed).
-      let defaultModel: string | null = null;
-      try {
-        defaultModel = selectModel(index.models, undefined).id;
-      } catch {
-        defaultModel = null;
-      }
-      return jsonResponse({ models, defaultModel, defaultMethod: 'ig' }, 200, { 'cache-control': 'public, max-age=60' });
+      return await modelsResponse(env.ASSETS);
     }
     if (path === '/api/cohorts' || path === '/api/cohorts/') {
       if (request.method !== 'POST') throw methodNotAllowed('POST');
@@ -119,12 +102,7 @@ export async function handleRequest(request: Request, env: Env, services: Servic
     }
     const share = /^\/r\/([A-Za-z0-9_-]+)\/?$/u.exec(path);
     if (share && (request.method === 'GET' || request.method === 'HEAD')) {
-      // The report page is one static file; it reads the id from the address.
-      const page = await env.ASSETS.fetch(new Request(new URL('/report/', url), { method: 'GET' }));
-      const headers = new Headers(page.headers);
-      headers.set('referrer-policy', 'no-referrer');
-      headers.set('x-robots-tag', 'noindex, nofollow');
-      return new Response(request.method === 'HEAD' ? null : page.body, { status: page.status, headers });
+      return await reportPageResponse(request, env.ASSETS, url);
     }
     return await env.ASSETS.fetch(request);
   } catch (e) {

@@ -7,10 +7,9 @@
  * `server_analysis_unavailable`. Each request is a few milliseconds of CPU (a share: parsing and checking the JSON).
  */
 import { LeadlightError } from '../core/errors.ts';
-import { selectModel } from '../core/pipeline.ts';
 import type { Env } from './env.ts';
 import { errorResponse, jsonResponse } from './errors.ts';
-import { describeModel, loadModelsIndex } from './models.ts';
+import { modelsResponse, reportPageResponse, storedResultResponse } from './responses.ts';
 import { shareResult } from './results.ts';
 import { checkDeleteToken, deleteResult, getResult, resultMetadataOf } from './store.ts';
 
@@ -30,10 +29,7 @@ export async function handleFreeRequest(request: Request, env: FreeEnv): Promise
       const id = record[1];
       if (request.method === 'GET' || request.method === 'HEAD') {
         const { json, metadata } = await getResult(env.RESULTS, id);
-        return new Response(request.method === 'HEAD' ? null : json, {
-          status: 200,
-          headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...(metadata?.createdAt ? { 'leadlight-created': metadata.createdAt } : {}), 'leadlight-expires': metadata?.expiresAt ?? 'never' },
-        });
+        return storedResultResponse(request, json, metadata);
       }
       if (request.method === 'DELETE') {
         const tokenSha256 = (await resultMetadataOf(env.RESULTS, id))?.tokenSha256;
@@ -45,14 +41,7 @@ export async function handleFreeRequest(request: Request, env: FreeEnv): Promise
     }
     if (path === '/api/models') {
       if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed('GET');
-      const index = await loadModelsIndex(env.ASSETS);
-      let defaultModel: string | null = null;
-      try {
-        defaultModel = selectModel(index.models, undefined).id;
-      } catch {
-        defaultModel = null;
-      }
-      return jsonResponse({ models: index.models.map(describeModel), defaultModel, defaultMethod: 'ig', serverAnalysis: false }, 200, { 'cache-control': 'public, max-age=60' });
+      return await modelsResponse(env.ASSETS, { serverAnalysis: false });
     }
     if (path === '/api/records' || path === '/api/records/' || path.startsWith('/api/cohorts') || path.startsWith('/api/jobs/')) {
       throw new LeadlightError('server_analysis_unavailable', "This deployment analyses ECGs in the visitor's browser only: open /?where=browser, analyse there, and share the result if you want a link.");
@@ -60,11 +49,7 @@ export async function handleFreeRequest(request: Request, env: FreeEnv): Promise
     if (path.startsWith('/api/')) throw new LeadlightError('not_found', `There is no API route ${path.slice(0, 80)}; see the API section of the README.`);
     const share = /^\/r\/([A-Za-z0-9_-]+)\/?$/u.exec(path);
     if (share && (request.method === 'GET' || request.method === 'HEAD')) {
-      const page = await env.ASSETS.fetch(new Request(new URL('/report/', url), { method: 'GET' }));
-      const headers = new Headers(page.headers);
-      headers.set('referrer-policy', 'no-referrer');
-      headers.set('x-robots-tag', 'noindex, nofollow');
-      return new Response(request.method === 'HEAD' ? null : page.body, { status: page.status, headers });
+      return await reportPageResponse(request, env.ASSETS, url);
     }
     return await env.ASSETS.fetch(request);
   } catch (e) {
