@@ -52,27 +52,7 @@ for (const id of existsSync(buildDir) ? readdirSync(buildDir).sort() : []) {
     }
     const from = join(buildDir, id, file);
     if (!statSync(from).isFile()) continue;
-    const size = statSync(from).size;
-    copied += size;
-    if (size <= LIMIT_BYTES) {
-      copyFileSync(from, join(out, id, file));
-      continue;
-    }
-    const names = [];
-    const fd = openSync(from, 'r');
-    try {
-      for (let offset = 0, i = 0; offset < size; offset += PART_BYTES, i++) {
-        const length = Math.min(PART_BYTES, size - offset);
-        const buf = Buffer.alloc(length);
-        readSync(fd, buf, 0, length, offset);
-        const name = `${file}.part${i}`;
-        writeFileSync(join(out, id, name), buf);
-        names.push(`${id}/${name}`);
-      }
-    } finally {
-      closeSync(fd);
-    }
-    parts[`${id}/${file}`] = names;
+    copied += copyOrSplit(from, `${id}/${file}`);
   }
 }
 /** Copies `from` to `<out>/<key>`, split into parts (listed in `parts`) when above the static-asset limit. */

@@ -193,19 +193,28 @@ export function drawEcg(canvas: HTMLCanvasElement, data: EcgPlotData, options: E
   return { width, height };
 }
 
-/** Draws one average beat (signal coloured by relevance) into a small canvas, without paper grid. */
-export function drawBeat(canvas: HTMLCanvasElement, timeS: number[], signalMv: number[], relevance: number[], relevanceScale: number, mvRange: [number, number]): void {
-  const cssW = 150;
-  const cssH = 110;
+/**
+ * A small chart canvas of `cssW` × `cssH` CSS pixels, sharp on high-density screens (device pixel ratio up to 2),
+ * as wide as its container up to `maxScale` × `cssW`, cleared to white; returns its context in CSS pixels.
+ */
+export function prepareChartCanvas(canvas: HTMLCanvasElement, cssW: number, cssH: number, maxScale: number): CanvasRenderingContext2D {
   const dpr = Math.min(window.devicePixelRatio || 1, 2);
   canvas.width = cssW * dpr;
   canvas.height = cssH * dpr;
   canvas.style.width = '100%';
-  canvas.style.maxWidth = `${cssW * 1.6}px`;
+  canvas.style.maxWidth = `${cssW * maxScale}px`;
   const ctx = canvas.getContext('2d')!;
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, cssW, cssH);
+  return ctx;
+}
+
+/** Draws one average beat (signal coloured by relevance) into a small canvas, without paper grid. */
+export function drawBeat(canvas: HTMLCanvasElement, timeS: number[], signalMv: number[], relevance: number[], relevanceScale: number, mvRange: [number, number]): void {
+  const cssW = 150;
+  const cssH = 110;
+  const ctx = prepareChartCanvas(canvas, cssW, cssH, 1.6);
   const t0 = timeS[0];
   const t1 = timeS[timeS.length - 1];
   const [lo, hi] = mvRange;

@@ -3,6 +3,7 @@
  * class logit against the fraction of samples deleted or inserted in relevance order (solid), the mean of the seeded
  * random orders (dashed) and their range (grey band). Canvas only, so the page keeps its CSP (no inline styles).
  */
+import { prepareChartCanvas } from './ecg-plot.ts';
 
 export interface CurveToDraw {
   fractions: number[];
@@ -15,15 +16,7 @@ export interface CurveToDraw {
 export function drawFaithfulnessCurve(canvas: HTMLCanvasElement, curve: CurveToDraw, kind: 'deletion' | 'insertion'): void {
   const cssW = 320;
   const cssH = 190;
-  const dpr = Math.min(window.devicePixelRatio || 1, 2);
-  canvas.width = cssW * dpr;
-  canvas.height = cssH * dpr;
-  canvas.style.width = '100%';
-  canvas.style.maxWidth = `${cssW * 1.5}px`;
-  const ctx = canvas.getContext('2d')!;
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.fillStyle = '#fff';
-  ctx.fillRect(0, 0, cssW, cssH);
+  const ctx = prepareChartCanvas(canvas, cssW, cssH, 1.5);
   const lows = curve.randomMin ?? curve.randomLogit;
   const highs = curve.randomMax ?? curve.randomLogit;
   const all = [...curve.logit, ...curve.randomLogit, ...lows, ...highs].filter(Number.isFinite);
