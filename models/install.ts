@@ -9,6 +9,8 @@
  * `source.downloadUrls` (zip members extracted with fflate), verified by size and sha256 / git blob id.
  * Nothing found → the model is `unavailable` with a reason saying how to provide it.
  * Fast when nothing changed: a build whose manifest records the same source hash and converter version is kept.
+ * For models small enough for the Worker, `installModels` also writes the server-side sanity check's randomised
+ * weights (`installSanitySteps`, models/build/<id>/sanity/step-<k>/).
  * Never fails the install: every problem becomes a log line and an `unavailable` manifest; the exit code is 0.
  */
 import { concatBytes } from '../functions/core/bytes.ts';
@@ -316,12 +318,106 @@ export async function installModel(m: ModelManifest, options: InstallOptions = {
   return writeUnavailable(m, buildDir, reason);
 }
 
-/** Installs every model of the manifests folder. */
+/** Models whose weights are at most this large get the server-side sanity check's randomised weights (below). */
+export const SANITY_MAX_WEIGHTS_BYTES = 4 * 1024 * 1024;
+/** The seed of the cascade the install step writes: `leadlight sanity`'s default. */
+export const SANITY_SEED = 16;
+const SANITY_DIR = 'sanity';
+
+/** What the manifest says about the randomised weights of the sanity check (`InstalledModel.sanity`). */
+export interface InstalledSanity {
+  seed: number;
+  /** Folder (in the model's build folder) holding `step-<k>/<weights file>` for every step. */
+  dir: string;
+  /** The Keras file the cascade randomised (its sha256), so a new file means new steps. */
+  sourceSha256: string;
+  converterVersion: string;
+  /** The weights files each step folder holds (the graphs' external data; the graphs themselves are shared). */
+  weightsFiles: string[];
+  steps: { k: number; layer: string; layers: string[] }[];
+}
+
+function sanityIsComplete(dir: string, rec: InstalledModelRecord & { sanity?: InstalledSanity }): boolean {
+  const s = rec.sanity;
+  if (!s || s.seed !== SANITY_SEED || s.converterVersion !== CONVERTER_VERSION || s.sourceSha256 !== rec.converted?.sha256) return false;
+  return s.steps.every((step) => s.weightsFiles.every((f) => existsSync(join(dir, s.dir, `step-${step.k}`, f))));
+}
+
+/**
+ * The server-side sanity check's randomised models (issue 16, item 2; Adebayo et al., NeurIPS 2018, "Sanity checks
+ * for saliency maps", §3.1, cascading randomisation): for a model whose weights are small enough for the Worker
+ * (SANITY_MAX_WEIGHTS_BYTES), every cascade step of `leadlight sanity` (same code, same seed) is converted by this
+ * install step's converter, and only its weights files are kept, in `sanity/step-<k>/`: the graphs are checked to
+ * be byte for byte those of the trained model, so a step is the installed graphs with other external data. Needs
+ * the Keras file (a user file or the shared copy); without it, or for larger models, the manifest has no `sanity`
+ * and the server answers `sanity_unavailable`. Kept when current (same source hash, seed and converter version).
+ */
+export async function installSanitySteps(m: ModelManifest, rec: InstalledModelRecord, options: InstallOptions = {}): Promise<InstalledModelRecord> {
+  const log = options.log ?? (() => {});
+  const buildDir = options.buildDir ?? join(defaultRepoRoot, 'models/build');
+  const dir = join(buildDir, m.id);
+  const withSanity = rec as InstalledModelRecord & { sanity?: InstalledSanity };
+  if (rec.status !== 'available' || !rec.converted) return rec;
+  const drop = (why: string): InstalledModelRecord => {
+    log(`${m.id}: no server-side sanity check (${why})`);
+    if (!withSanity.sanity) return rec;
+    const { sanity: _dropped, ...rest } = withSanity;
+    rmSync(join(dir, SANITY_DIR), { recursive: true, force: true });
+    writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(rest, null, 2)}\n`);
+    return rest;
+  };
+  if ((rec.weightsBytes ?? Infinity) > SANITY_MAX_WEIGHTS_BYTES) return drop(`weights of ${rec.weightsBytes} bytes, more than the ${SANITY_MAX_WEIGHTS_BYTES} the Worker takes`);
+  if (sanityIsComplete(dir, withSanity)) {
+    log(`${m.id}: sanity-check steps up to date`);
+    return rec;
+  }
+  const sharedModelsDir = options.sharedModelsDir ?? resolve(defaultRepoRoot, '../shared/models');
+  const candidates = [options.weights?.[m.id], options.env?.[m.source.envVar], join(sharedModelsDir, m.id, m.source.sharedFileName)];
+  const h5Path = candidates.find((p): p is string => typeof p === 'string' && existsSync(p) && hashFile(p).sha256 === rec.converted!.sha256);
+  if (!h5Path) return drop('the Keras file it was converted from is not here to randomise');
+  const started = Date.now();
+  const staging = join(buildDir, `.${m.id}.sanity-${process.pid}`);
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  try {
+    const { convertKerasModel } = await import('./convert/convert.ts');
+    const { randomisedKerasFiles } = await import('../functions/cli/sanity-keras.ts');
+    const weightsFiles = [...new Set([rec.weightsFile, ...Object.values(rec.weightsFiles ?? {})].filter((f): f is string => typeof f === 'string'))];
+    const steps: InstalledSanity['steps'] = [];
+    for await (const step of randomisedKerasFiles(h5Path, SANITY_SEED)) {
+      const out = join(step.workDir, `convert-${step.index}`);
+      mkdirSync(out, { recursive: true });
+      const result = await convertKerasModel({ h5Path: step.path, outDir: out, manifest: m, graphs: INSTALLED_GRAPH_KINDS });
+      // The same graphs, byte for byte: only the external data differs between the steps and the trained model.
+      for (const [kind, file] of Object.entries(result.graphs)) {
+        if (file !== rec.graphs[kind as keyof typeof rec.graphs] || !readFileSync(join(out, file)).equals(readFileSync(join(dir, file)))) {
+          throw new Error(`the randomised ${kind} graph differs from the installed one`);
+        }
+      }
+      const stepDir = join(staging, `step-${step.index}`);
+      mkdirSync(stepDir, { recursive: true });
+      for (const f of weightsFiles) renameSync(join(out, f), join(stepDir, f));
+      rmSync(out, { recursive: true, force: true });
+      steps.push({ k: step.index, layer: step.layer, layers: step.randomised });
+    }
+    swapIn(staging, join(dir, SANITY_DIR));
+    const sanity: InstalledSanity = { seed: SANITY_SEED, dir: SANITY_DIR, sourceSha256: rec.converted.sha256, converterVersion: CONVERTER_VERSION, weightsFiles, steps };
+    const updated = { ...rec, sanity } as InstalledModelRecord;
+    writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(updated, null, 2)}\n`);
+    log(`${m.id}: wrote the sanity check's ${steps.length} randomised steps (${Date.now() - started} ms)`);
+    return updated;
+  } catch (e) {
+    rmSync(staging, { recursive: true, force: true });
+    return drop(`the randomised steps could not be written: ${isLeadlightError(e) ? e.message : e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** Installs every model of the manifests folder (with the sanity check's steps, `installSanitySteps`). */
 export async function installModels(options: InstallOptions = {}): Promise<InstalledModelRecord[]> {
   const out: InstalledModelRecord[] = [];
   for (const m of listSourceManifests(options.manifestsDir)) {
     try {
-      out.push(await installModel(m, options));
+      out.push(await installSanitySteps(m, await installModel(m, options), options));
     } catch (e) {
       // Unexpected (e.g. the build folder is not writable): report, keep going with the other models.
       const why = e instanceof Error ? e.message : String(e);

@@ -47,6 +47,9 @@ export interface BenchRow {
   isolateGrowthBytes?: number;
   wasmMemoryBytes: number;
   completenessRelativeError: number;
+  /** workerd: CPU of checking a shared result of this model (issue 15, `POST /api/results` before its KV write). */
+  shareCheckMs?: number;
+  sharedResultBytes?: number;
 }
 
 function median(values: number[]): number {
@@ -297,6 +300,7 @@ function formatRow(r: BenchRow): string {
     `peak RSS ${mb(r.peakRssBytes)}${r.isolateGrowthBytes ? ` (isolate +${mb(r.isolateGrowthBytes)})` : ''}`,
     `wasm mem ${mb(r.wasmMemoryBytes)}`,
     `completeness err ${(r.completenessRelativeError * 100).toFixed(1)}%`,
+    ...(r.shareCheckMs !== undefined ? [`share check ${r.shareCheckMs.toFixed(1)} ms CPU (${((r.sharedResultBytes ?? 0) / 1048576).toFixed(1)} MiB)`] : []),
   ].join('  ');
 }
 

@@ -3,11 +3,11 @@
  * self-contained HTML file with inline SVG, no script and no external resource, so it works from file:// and any
  * static host, at phone and desktop widths and on paper. The sections (Bender et al. 2023 analyses (a), (b), (c),
  * criteria, records) come from functions/core/render/cohort-html.ts, which the site's cohort pages use too; this
- * file adds only the page around them.
+ * file adds only the page around them, and the leads whose average beats are shown first (`--beat-leads`).
  */
 import { writeFileSync } from 'node:fs';
 import type { CohortOutput } from '../core/analysis/cohort-members.ts';
-import { COHORT_CSS, cohortTitle, escapeHtml, renderCohortSections, renderCohortSummary } from '../core/render/cohort-html.ts';
+import { COHORT_CSS, type CohortRenderOptions, cohortTitle, escapeHtml, renderCohortSections, renderCohortSummary } from '../core/render/cohort-html.ts';
 
 export { escapeHtml, spearman } from '../core/render/cohort-html.ts';
 
@@ -20,8 +20,8 @@ h1{font-size:1.5rem;margin:.4em 0}
 @media print{body{max-width:none;padding:0}}
 `;
 
-/** The report's HTML for a cohort.json produced by `leadlight cohort`. */
-export function renderCohortReport(cohort: CohortOutput): string {
+/** The report's HTML for a cohort.json produced by `leadlight cohort`; `options.beatLeads`: the beat figures shown first. */
+export function renderCohortReport(cohort: CohortOutput, options: CohortRenderOptions = {}): string {
   const title = cohortTitle(cohort);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -31,7 +31,7 @@ export function renderCohortReport(cohort: CohortOutput): string {
 ${renderCohortSummary(cohort)}
 </header>
 <main>
-${renderCohortSections(cohort)}
+${renderCohortSections(cohort, options)}
 </main>
 <footer><p class="muted">Written by <code>leadlight cohort</code>; the data is in cohort.json beside this file. Relevance explains this model's output, not the patient's diagnosis.</p></footer>
 </body></html>
@@ -39,6 +39,6 @@ ${renderCohortSections(cohort)}
 }
 
 /** Writes the report to `path` (DIR/index.html). */
-export function writeCohortReport(path: string, cohort: CohortOutput): void {
-  writeFileSync(path, renderCohortReport(cohort));
+export function writeCohortReport(path: string, cohort: CohortOutput, options: CohortRenderOptions = {}): void {
+  writeFileSync(path, renderCohortReport(cohort, options));
 }

@@ -24,7 +24,11 @@ import { createNodeRuntime, loadInstalledModels } from '../platform/node.ts';
 import { modelsWithUserWeights } from '../platform/user-weights.ts';
 import { gatherRecordFiles, parseIntegerOption, parseOptions, parseRuntime } from './args.ts';
 import { writeCohortReport } from './cohort-report.ts';
+import { parseBeatLeads } from '../core/render/cohort-html.ts';
 import { runRemoteCohort } from './cohort-remote.ts';
+import { parseMethodList } from './compare.ts';
+import { COHORT_SANITY_RECORDS, cohortSanity, kerasFileOf } from './sanity.ts';
+import { agreementOfResults, type MethodPair } from '../core/analysis/method-agreement.ts';
 
 // The pure parts live in the core (shared with the Worker's live cohorts); re-exported for existing callers.
 export { aggregateCriteria, chooseCohortClass, summariseResult } from '../core/analysis/cohort-members.ts';
@@ -225,14 +229,20 @@ export async function runCohort(args: string[]): Promise<number> {
     'lean-memory': { type: 'boolean' },
     name: { type: 'string' },
     expiry: { type: 'string' },
+    'beat-leads': { type: 'string' },
+    methods: { type: 'string' },
+    sanity: { type: 'boolean' },
+    'sanity-records': { type: 'string' },
   }, false);
   if (!values.labels) throw new LeadlightError('option_invalid', 'Give the labels CSV with --labels LABELS.csv (columns path and label).');
   if (!values.out) throw new LeadlightError('option_invalid', 'Give the output folder with --out DIR.');
+  // --beat-leads V1,V6: the leads whose average beats index.html shows until the reader picks others (checked first).
+  const beatLeads = values['beat-leads'] === undefined ? undefined : parseBeatLeads(values['beat-leads']);
   if (values.remote !== undefined) {
-    for (const local of ['runtime', 'weights', 'jobs', 'batch-size', 'lean-memory'] as const) {
+    for (const local of ['runtime', 'weights', 'jobs', 'batch-size', 'lean-memory', 'methods', 'sanity', 'sanity-records'] as const) {
       if (values[local] !== undefined) throw new LeadlightError('option_invalid', `--${local} applies to a local run; with --remote the server analyses with its own engine and weights.`);
     }
-    return runRemoteCohort({
+    const remoteCode = await runRemoteCohort({
       url: values.remote,
       rows: readLabels(values.labels),
       labelsFile: values.labels,
@@ -244,6 +254,9 @@ export async function runCohort(args: string[]): Promise<number> {
       ...(values.steps !== undefined ? { steps: parseIntegerOption(values.steps, 'steps') } : {}),
       ...(values.expiry ? { expiry: values.expiry } : {}),
     });
+    // The remote run writes index.html with the default beat leads; redrawn from its cohort.json with the chosen ones.
+    if (beatLeads) writeCohortReport(join(resolve(values.out), 'index.html'), JSON.parse(readFileSync(join(resolve(values.out), 'cohort.json'), 'utf8')) as CohortOutput, { beatLeads });
+    return remoteCode;
   }
   if (values.name !== undefined || values.expiry !== undefined) throw new LeadlightError('option_invalid', '--name and --expiry name a cohort on a server: give them with --remote URL.');
   const runtime = parseRuntime(values.runtime, ['native', 'wasm']) as 'native' | 'wasm';
@@ -267,6 +280,15 @@ export async function runCohort(args: string[]): Promise<number> {
   // The groups come from the CSV (refusing a cohort without a positive or a control label before any work), so a
   // group whose records all fail still names its label in cohort.json (with a group_empty warning).
   const groups = chooseGroups(rows.map((r) => r.label), className);
+  // Issue 16: --methods (method agreement per record) and --sanity (cascading randomisation on a seeded subset),
+  // both checked before any record is analysed.
+  const agreementMethods = values.methods !== undefined ? parseMethodList(values.methods) : undefined;
+  const methodRequest = (m: string): AnalyzeRequest => ({ model: model.id, method: m, class: className, ...(m === 'ig' && steps !== undefined ? { steps } : {}) });
+  for (const m of agreementMethods ?? []) checkRequest(methodRequest(m), model);
+  if (values['sanity-records'] !== undefined && !values.sanity) throw new LeadlightError('option_invalid', '--sanity-records applies with --sanity.');
+  const sanityRecords = parseIntegerOption(values['sanity-records'], 'sanity-records') ?? COHORT_SANITY_RECORDS;
+  if (sanityRecords < 1) throw new LeadlightError('option_invalid', `--sanity-records must be at least 1; got ${sanityRecords}.`);
+  const kerasPath = values.sanity ? kerasFileOf(model, values.weights) : undefined;
 
   const codeHash = coreCodeHash();
   const outDir = resolve(values.out);
@@ -281,6 +303,7 @@ export async function runCohort(args: string[]): Promise<number> {
   progress.begin();
   const summaries: (RecordSummaryCache | null)[] = rows.map(() => null);
   const errors: (CohortError | null)[] = rows.map(() => null);
+  const agreements: (MethodPair[] | null)[] = rows.map(() => null);
   let analysed = 0;
   let cached = 0;
   let next = 0;
@@ -300,6 +323,7 @@ export async function runCohort(args: string[]): Promise<number> {
       const key = cacheKey(files, model, method, className, steps, codeHash, engine);
       const cachePath = join(recordsDir, `${key}.json`);
       const hit = readCache(cachePath, key);
+      if (agreementMethods) agreements[index] = await agreementOf(files, worker);
       if (hit) {
         summaries[index] = compactSummary(hit);
         cached++;
@@ -328,6 +352,28 @@ export async function runCohort(args: string[]): Promise<number> {
     }
   }
 
+  /** The record's method agreement (`--methods`), cached beside its summary under a key naming the methods. */
+  async function agreementOf(files: InputFile[], worker: number): Promise<MethodPair[]> {
+    const methods = agreementMethods as string[];
+    const key = cacheKey(files, model, `agreement:${methods.join(',')}`, className, steps, codeHash, engine);
+    const path = join(recordsDir, `${key}.json`);
+    if (existsSync(path)) {
+      try {
+        const entry = JSON.parse(readFileSync(path, 'utf8')) as { cacheVersion: number; key: string; methodAgreement: MethodPair[] };
+        if (entry.cacheVersion === CACHE_VERSION && entry.key === key && Array.isArray(entry.methodAgreement)) return entry.methodAgreement;
+      } catch {
+        // recomputed below
+      }
+    }
+    const results = [];
+    for (const m of methods) {
+      results.push(await analyzeEcg(files, methodRequest(m), { runtime: runtimes[worker], models, batchSize: batchSize ?? (runtime === 'native' ? NATIVE_BATCH : WASM_BATCH), faithfulness: false, modelWarnings }));
+    }
+    const { pairs } = agreementOfResults(results);
+    writeAtomically(path, `${JSON.stringify({ cacheVersion: CACHE_VERSION, key, methodAgreement: pairs })}\n`);
+    return pairs;
+  }
+
   await Promise.all(runtimes.map(async (_, worker) => {
     while (next < rows.length) {
       const index = next++;
@@ -337,12 +383,32 @@ export async function runCohort(args: string[]): Promise<number> {
   await Promise.all(runtimes.map((r) => r.release()));
   const seconds = (Date.now() - started) / 1000;
 
-  const done = rows.flatMap((row, i) => (summaries[i] ? [{ row, summary: summaries[i] as RecordSummaryCache }] : []));
+  const done = rows.flatMap((row, i) => (summaries[i] ? [{ row, index: i, summary: summaries[i] as RecordSummaryCache }] : []));
   const errorList = errors.filter((e): e is CohortError => e !== null);
   if (done.length === 0) {
     throw new LeadlightError('request_invalid', `None of the ${rows.length} ECGs could be analysed (first error: ${errorList[0]?.code}: ${errorList[0]?.message}); fix the paths or files and rerun.`);
   }
   const modelInfo = cohortModelInfoOf(model);
+  const sanityStarted = Date.now();
+  const sanity = kerasPath
+    ? await cohortSanity({
+      records: done.map(({ row }) => ({ path: row.path, load: () => gatherRecordFiles([row.file]) })),
+      size: sanityRecords,
+      seed: 16,
+      methods: agreementMethods ?? [method],
+      className,
+      steps,
+      model,
+      models,
+      buildDir,
+      kerasPath,
+      runtime,
+      threads: runtime === 'wasm' ? 1 : cores,
+      ...(batchSize !== undefined ? { batchSize } : {}),
+      log: (line) => process.stderr.write(`${line}\n`),
+    })
+    : undefined;
+  if (sanity) process.stderr.write(`sanity: ${sanity.records.length} records × ${sanity.methods.length} methods × ${sanity.methods[0]?.cascadeSteps.length ?? 0} steps in ${formatSeconds((Date.now() - sanityStarted) / 1000)}\n`);
   const output: CohortOutput = assembleCohort({
     model: modelInfo,
     method,
@@ -351,7 +417,12 @@ export async function runCohort(args: string[]): Promise<number> {
     labelsFile: values.labels,
     groups,
     errors: errorList,
-    members: done.map(({ row, summary }) => ({ path: row.path, label: row.label, summary })),
+    members: done.map(({ row, index, summary }) => {
+      const pairs = agreements[index];
+      return { path: row.path, label: row.label, summary, ...(pairs ? { methodAgreement: pairs } : {}) };
+    }),
+    ...(agreementMethods ? { agreementMethods } : {}),
+    ...(sanity ? { sanity } : {}),
   });
   const cohort = output;
   output.warnings.push(...modelWarnings);
@@ -370,7 +441,7 @@ export async function runCohort(args: string[]): Promise<number> {
     threadsPerJob,
   };
   writeAtomically(join(outDir, 'run.json'), `${JSON.stringify(stats, null, 2)}\n`);
-  writeCohortReport(join(outDir, 'index.html'), output);
+  writeCohortReport(join(outDir, 'index.html'), output, beatLeads ? { beatLeads } : {});
   process.stderr.write(
     `cohort: ${done.length} of ${rows.length} ECGs in ${outDir} (${analysed} analysed, ${cached} from the cache, ${errorList.length} failed) in ${formatSeconds(seconds)}` +
       `${stats.recordsPerMinute !== null ? `, ${stats.recordsPerMinute.toFixed(1)} records/min` : ''}; ${cohort.outcomes.TP} TP, ${cohort.outcomes.FP} FP, ${cohort.outcomes.FN} FN, ${cohort.outcomes.TN} TN.\n`,

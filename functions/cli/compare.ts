@@ -5,14 +5,21 @@
  * (functions/core/analysis/method-agreement.ts).
  */
 import { writeFileSync } from 'node:fs';
-import { methodAgreement } from '../core/analysis/method-agreement.ts';
+import { agreementOfResults, agreementOver } from '../core/analysis/method-agreement.ts';
 import { METHODS, parseMethod } from '../core/attribution/attribute.ts';
 import { LeadlightError } from '../core/errors.ts';
 import { analyzeEcg } from '../core/pipeline.ts';
-import { type Result, decodeFloat32 } from '../core/result.ts';
+import type { Result } from '../core/result.ts';
 import { createNodeRuntime, loadInstalledModels } from '../platform/node.ts';
 import { modelsWithUserWeights } from '../platform/user-weights.ts';
 import { gatherRecordFiles, parseIntegerOption, parseOptions, parseRuntime } from './args.ts';
+
+/** A `--methods` list: distinct known methods, at least two (`option_invalid` otherwise). Shared with `leadlight cohort --methods`. */
+export function parseMethodList(value: string): string[] {
+  const methods = [...new Set(value.split(',').map((m) => m.trim()).filter(Boolean))].map(parseMethod);
+  if (methods.length < 2) throw new LeadlightError('option_invalid', `--methods needs at least two methods, e.g. --methods ig,gradient-x-input; use some of ${METHODS.join(', ')}.`);
+  return methods;
+}
 
 export async function runCompare(args: string[]): Promise<number> {
   const { values, positionals } = parseOptions(args, {
@@ -24,8 +31,7 @@ export async function runCompare(args: string[]): Promise<number> {
     runtime: { type: 'string' },
     out: { type: 'string' },
   });
-  const methods = [...new Set((values.methods ?? METHODS.join(',')).split(',').map((m) => m.trim()).filter(Boolean))].map(parseMethod);
-  if (methods.length < 2) throw new LeadlightError('option_invalid', `--methods needs at least two methods, e.g. --methods ig,gradient-x-input; use some of ${METHODS.join(', ')}.`);
+  const methods = parseMethodList(values.methods ?? METHODS.join(','));
   const steps = values.steps === 'auto' ? ('auto' as const) : parseIntegerOption(values.steps, 'steps');
   const runtime = parseRuntime(values.runtime, ['native', 'wasm']) as 'wasm' | 'native';
   const files = gatherRecordFiles(positionals);
@@ -40,11 +46,7 @@ export async function runCompare(args: string[]): Promise<number> {
     className = result.attribution.class;
     results.push(result);
   }
-  const signalSamples = (results[0].input as { signalSamples?: number }).signalSamples ?? results[0].input.samples;
-  const pairs = methodAgreement(
-    results.map((r) => ({ method: r.attribution.method, relevance: decodeFloat32(r.attribution.relevance), leadRelevance: r.analysis.leadRelevance })),
-    signalSamples,
-  );
+  const { pairs, signalSamples } = agreementOfResults(results);
   const report = {
     record: results[0].record.name,
     model: results[0].model.id,
@@ -59,7 +61,7 @@ export async function runCompare(args: string[]): Promise<number> {
         : null,
       timingsMs: r.timingsMs,
     })),
-    methodAgreement: { spearman: pairs, over: `${signalSamples} samples × 12 leads of the model input (zero padding excluded); leads: the 12 lead relevances` },
+    methodAgreement: { spearman: pairs, over: agreementOver(signalSamples) },
   };
   const json = `${JSON.stringify(report, null, 1)}\n`;
   if (values.out) writeFileSync(values.out, json);

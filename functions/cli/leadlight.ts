@@ -11,6 +11,7 @@ const USAGE = `Usage:
   leadlight analyze FILE... [--model ID] [--method METHOD] [--class NAME] [--steps N|auto]
                             [--weights FILE] [--runtime wasm|native] [--out PATH]
   leadlight cohort --labels LABELS.csv --out DIR [--model ID] [--method METHOD] [--class NAME] [--runtime native|wasm [--lean-memory]]
+                   [--methods A,B,... ] [--sanity [--sanity-records N]] [--beat-leads V1,V6,...]
                    [--remote URL [--name NAME] [--expiry 1d|7d|30d|never]]
   leadlight compare FILE... [--methods ig,gradient,...] [--model ID] [--class NAME] [--steps N|auto] [--runtime native|wasm] [--out PATH]
   leadlight sanity FILE... [--model ID] [--method METHOD] [--class NAME] [--steps N|auto] [--seed N] [--weights FILE] [--out PATH]

@@ -40,6 +40,28 @@ const boxStats = z.object({
 const effect = z.object({ auc: finite.min(0).max(1), ci95: z.tuple([finite, finite]) }).passthrough();
 const outcomeGroup = z.object({ n: z.number().int().nonnegative(), medianMeanRelevance: finite.nullable(), minMeanRelevance: finite.nullable(), maxMeanRelevance: finite.nullable() });
 
+/** Issue 16: pairwise Spearman correlations of two methods' maps (method-agreement.ts), per record. */
+const rhoOrNull = finite.min(-1 - 1e-9).max(1 + 1e-9).nullable();
+const methodPair = z.object({ a: z.string(), b: z.string(), map: rhoOrNull, absMap: rhoOrNull, leads: rhoOrNull }).passthrough();
+const centre = z.object({ mean: finite.nullable(), median: finite.nullable() });
+const methodAgreement = z.object({
+  methods: z.array(z.string()).min(2),
+  over: z.string(),
+  pairs: z.array(z.object({ a: z.string(), b: z.string(), n: z.number().int().nonnegative(), map: centre, absMap: centre, leads: centre }).passthrough()),
+}).passthrough();
+/** Issue 16: the cascading-randomisation sanity check over a seeded subset of records (Adebayo et al. 2018). */
+const sanity = z.object({
+  seed: z.number().int(),
+  records: z.array(z.string()),
+  cascade: z.string(),
+  metrics: z.string(),
+  methods: z.array(z.object({
+    method: z.string(),
+    steps: z.number().int().positive().nullable(),
+    cascadeSteps: z.array(z.object({ layer: z.string(), layersRandomised: z.number().int().positive(), n: z.number().int().nonnegative(), spearmanAbs: centre, ssim: centre }).passthrough()),
+  }).passthrough()),
+}).passthrough();
+
 const byLabelCounts = z.object({ agrees: z.number().int(), disagrees: z.number().int(), notApplicable: z.number().int(), waves: finite, relevanceSum: finite });
 
 export const cohortSchema = z.object({
@@ -57,7 +79,10 @@ export const cohortSchema = z.object({
     outcome,
     meanRelevance: finite,
     leadRelevance: leadMap,
+    methodAgreement: z.array(methodPair).optional(),
   }).passthrough()),
+  methodAgreement: methodAgreement.optional(),
+  sanity: sanity.optional(),
   leadTests: z.array(z.object({
     lead: z.enum(LEAD_ORDER),
     groupA: z.string(),

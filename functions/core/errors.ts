@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   // Jobs (durable analyses)
   analysis_failed: 'The analysis failed repeatedly inside Leadlight and was given up.',
   job_cancelled: 'The analysis was cancelled (its record was deleted) before it finished.',
+  // The sanity check of a stored result (POST /api/records/{id}/sanity)
+  sanity_unavailable: 'The sanity check cannot run on the server for this result; run `npx leadlight sanity` locally.',
   // Model files (install and --weights)
   model_file_invalid: 'The model file is not a readable Keras HDF5 file.',
   model_layout_mismatch: 'The weights file does not have the layout of the model.',

@@ -6,13 +6,13 @@
 import { LeadlightError } from './errors.ts';
 import { analyseRelevance, analyseSignal } from './analysis/record-analysis.ts';
 import { type Attribution, IG_AUTO_MAX_POINTS, IG_AUTO_TOLERANCE, type Method, attribute, gradientTimesInput, graphOf, parseMethod } from './attribution/attribute.ts';
-import { faithfulnessCurves } from './attribution/faithfulness.ts';
+import { type Faithfulness, faithfulnessCurves } from './attribution/faithfulness.ts';
 import { CONVERTER_VERSION, type InstalledModel } from './model/manifest.ts';
 import { prepareModelInput } from './model/preprocess.ts';
 import type { GraphSession, ModelRuntime } from './model/runtime.ts';
 import { type EcgRecord, type InputFile, durationS } from './record.ts';
 import { type ReadEcgOptions, readEcg } from './readers/registry.ts';
-import { type Result, RESULT_SCHEMA_VERSION, checkResult, encodeFloat32 } from './result.ts';
+import { type EncodedArray, type Result, RESULT_SCHEMA_VERSION, checkResult, decodeFloat32, encodeFloat32 } from './result.ts';
 
 /**
  * Interpolation points per run. WASM (one thread, the Worker's 128 MB isolate): 1 — a second point per run was no
@@ -71,10 +71,11 @@ export interface AnalyzeDeps {
    */
   keepFileNames?: boolean;
   /**
-   * Deletion and insertion curves of the final map (`analysis.faithfulness`, issue 16): 108 batched forward passes.
-   * Default true; false leaves them out (the result stays schema-valid without them).
+   * Deletion and insertion curves of the final map (`analysis.faithfulness`, issue 16): 108 forward passes.
+   * Default true; false leaves them out (the result stays schema-valid without them); `later` leaves them out and
+   * marks the result `analysis.faithfulnessStatus: "pending"` for `addFaithfulness` to add after it is stored.
    */
-  faithfulness?: boolean;
+  faithfulness?: boolean | 'later';
 }
 
 /** Picks the model a request names, or the default; refuses unknown and unavailable models clearly. */
@@ -135,6 +136,64 @@ async function logitsAtZeroBaseline(session: GraphSession, samples: number, lead
 
 function sigmoid(z: number): number {
   return 1 / (1 + Math.exp(-z));
+}
+
+/**
+ * The deletion and insertion curves of one map (issue 16, item 1; ./attribution/faithfulness.ts) on the session the
+ * pipeline uses for them. Forward passes only: the LRP graphs have no forward-only mode (an all-zero seed still runs
+ * their backward pass), so natively they go to the gradient graph (forward only for a zero seed); in WASM the
+ * method's own session is used, as a second Ribeiro-size session would not fit the Worker's memory.
+ */
+async function curvesOf(
+  model: InstalledModel,
+  method: Method,
+  deps: Pick<AnalyzeDeps, 'runtime' | 'batchSize'>,
+  map: { input: Float32Array; samples: number; signalSamples: number; relevance: Float32Array; classIndex: number; logitAtInput: number },
+): Promise<Faithfulness> {
+  const leads = model.input.leads.length;
+  const numClasses = model.classes.length;
+  const session = await deps.runtime.session(model, graphOf(method));
+  const forward = graphOf(method) !== 'gradient' && deps.runtime.backend === 'native' ? await deps.runtime.session(model, 'gradient') : session;
+  const baselineLogits = await logitsAtZeroBaseline(session, map.samples, leads, numClasses);
+  return faithfulnessCurves(forward, {
+    input: map.input,
+    samples: map.samples,
+    leads,
+    signalSamples: map.signalSamples,
+    relevance: map.relevance,
+    classIndex: map.classIndex,
+    numClasses,
+    logitAtInput: map.logitAtInput,
+    logitAtBaseline: baselineLogits[map.classIndex],
+    batchSize: deps.batchSize ?? (deps.runtime.backend === 'wasm' ? WASM_BATCH : NATIVE_BATCH),
+  });
+}
+
+/**
+ * The deletion and insertion curves of a stored result, computed after it was stored (the Worker stores a result
+ * first and adds its curves in a second write, so the report does not wait for ~100 forward passes): from the
+ * model input and the map the result carries, on the same sessions and in the same order as `analyzeEcg`, so the
+ * curves equal those computed inline. Returns the result with `analysis.faithfulness` and without the `pending`
+ * status, checked against the one schema.
+ */
+export async function addFaithfulness(result: Result, deps: Pick<AnalyzeDeps, 'runtime' | 'models' | 'batchSize'>): Promise<Result> {
+  const model = selectModel(deps.models, result.model.id);
+  const method = parseMethod(result.attribution.method);
+  const samples = result.input.samples;
+  const inputMv = (result.input as Record<string, unknown>).signalMv as EncodedArray | undefined;
+  const signalSamples = (result.input as Record<string, unknown>).signalSamples;
+  const classIndex = model.classes.indexOf(result.attribution.class);
+  if (!inputMv || typeof signalSamples !== 'number' || classIndex < 0) throw new Error('the result lacks the model input, its signal length or a class of its model');
+  const faithfulness = await curvesOf(model, method, deps, {
+    input: decodeFloat32(inputMv),
+    samples,
+    signalSamples,
+    relevance: decodeFloat32(result.attribution.relevance),
+    classIndex,
+    logitAtInput: result.prediction.logits[result.attribution.class],
+  });
+  const { faithfulnessStatus: _pending, ...analysis } = result.analysis as Result['analysis'] & { faithfulnessStatus?: string };
+  return checkResult({ ...result, analysis: { ...analysis, faithfulness } });
 }
 
 /** Reads an upload and analyses it: the result JSON of the contract, validated against the one schema. */
@@ -318,23 +377,17 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
   deps.onProgress?.({ stage: 'analysing' });
   const final = buildResult(attribution.relevance, attribution, null);
   const tAnalyse = now();
-  if (deps.faithfulness !== false) {
-    // Forward passes only: the LRP graphs have no forward-only mode (an all-zero seed still runs their backward
-    // pass), so natively they go to the gradient graph (forward only for a zero seed); in WASM the method's own
-    // session is used, as a second Ribeiro-size session would not fit the Worker's memory.
-    const forward = graphOf(method) !== 'gradient' && deps.runtime.backend === 'native' ? await deps.runtime.session(model, 'gradient') : session;
-    final.analysis.faithfulness = await faithfulnessCurves(forward, {
+  if (deps.faithfulness === true || deps.faithfulness === undefined) {
+    final.analysis.faithfulness = await curvesOf(model, method, deps, {
       input: input.data,
       samples: input.samples,
-      leads,
       signalSamples: input.signalSamples,
       relevance: attribution.relevance,
       classIndex,
-      numClasses,
       logitAtInput: logits[classIndex],
-      logitAtBaseline: baselineLogits[classIndex],
-      batchSize: deps.batchSize ?? (deps.runtime.backend === 'wasm' ? WASM_BATCH : NATIVE_BATCH),
     });
+  } else if (deps.faithfulness === 'later') {
+    final.analysis.faithfulnessStatus = 'pending';
   }
   const tFaithfulness = now();
   final.timingsMs = {
@@ -344,7 +397,7 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
     signalAnalysis: tSignal - tClassify,
     attribute: tAttribute - tSignal,
     analyse: tAnalyse - tAttribute,
-    ...(deps.faithfulness !== false ? { faithfulness: tFaithfulness - tAnalyse } : {}),
+    ...(deps.faithfulness === true || deps.faithfulness === undefined ? { faithfulness: tFaithfulness - tAnalyse } : {}),
     total: tFaithfulness - job.t0,
   };
   deps.onProgress?.({ stage: 'done' });
@@ -377,6 +430,8 @@ async function analyzeRecord(record: EcgRecord, job: RecordJob): Promise<Result>
         paddedSamples: input.samples - input.signalSamples,
         resampling: input.resampling,
         window: model.input.window,
+        // Every step from the file to this input (issue 16, item 7): reading, units, leads, resampling, window, padding.
+        steps: [...(record.steps ?? []), ...(input.steps ?? [])],
         /** The window the model saw, so reports draw exactly the model input (same encoding as the relevance). */
         signalMv: encodeFloat32(input.data, [input.samples, leads]),
       },

@@ -38,6 +38,69 @@ export interface RawRecord {
   /** Diagnostic codes/labels from structured header fields (e.g. WFDB `# Dx:`), never free text. */
   labels?: string[];
   warnings: RecordWarning[];
+  /** How the reader turned the stored values into mV (issue 16, item 7), when it knows; see `groupConversions`. */
+  conversions?: SignalConversion[];
+}
+
+/**
+ * One conversion a reader applied to reach millivolts, for a group of channels (issue 16, item 7, "what the model
+ * saw"): integer counts through a gain (`(d − baseline) / gain`, WFDB signal(5); EDF's physical/digital range;
+ * DICOM PS3.3 C.10.9 sensitivity), values in another unit (µV, V), or values already in mV.
+ */
+export interface SignalConversion {
+  /** `gain`: integer counts scaled by a gain or resolution (and offset); `units`: values in another unit; `none`: already mV. */
+  kind: 'gain' | 'units' | 'none';
+  /** One sentence, e.g. "ADC counts − baseline 0, ÷ gain 1000/mV → mV". */
+  description: string;
+  /** Channel labels as written in the file; absent when the conversion applies to every channel. */
+  channels?: string[];
+  /** Counts per physical unit (`gain`). */
+  gain?: number;
+  /** Counts subtracted before dividing by the gain (`gain`); an offset in the stored unit otherwise. */
+  baseline?: number;
+  /** Unit of the stored values after the gain (`mV`, `µV`, `V`, `nV`), or of the values themselves (`units`). */
+  fromUnit?: string;
+  /** Millivolts per stored value (counts or physical values): the overall factor applied. */
+  mvPerValue?: number;
+}
+
+/**
+ * Groups per-channel conversions that are identical into one entry each, in the order first met; an entry that
+ * covers every channel carries no `channels`.
+ */
+export function groupConversions(perChannel: readonly { label: string; conversion: Omit<SignalConversion, 'channels'> }[]): SignalConversion[] {
+  const groups = new Map<string, { conversion: Omit<SignalConversion, 'channels'>; channels: string[] }>();
+  for (const { label, conversion } of perChannel) {
+    const key = JSON.stringify(conversion);
+    const group = groups.get(key);
+    if (group) group.channels.push(label);
+    else groups.set(key, { conversion, channels: [label] });
+  }
+  return [...groups.values()].map(({ conversion, channels }) => (groups.size === 1 ? { ...conversion } : { ...conversion, channels }));
+}
+
+/** A number for descriptions: up to 6 significant digits, no trailing zeros. */
+export function numberText(v: number): string {
+  return String(Number(v.toPrecision(6)));
+}
+
+/** The conversion of counts through a gain (counts per `unit`) and a baseline in counts, into mV. */
+export function gainConversion(gain: number, baseline: number, unit: string, mvPerUnit: number): Omit<SignalConversion, 'channels'> {
+  const toMv = unit === 'mV' ? '' : `, × ${numberText(mvPerUnit)} mV/${unit}`;
+  return {
+    kind: 'gain',
+    description: `ADC counts${baseline ? ` − baseline ${numberText(baseline)}` : ''} ÷ gain ${numberText(gain)}/${unit}${toMv} → mV`,
+    gain,
+    baseline,
+    fromUnit: unit,
+    mvPerValue: mvPerUnit / gain,
+  };
+}
+
+/** The conversion of values in `unit` (µV, V, mV, …) into mV by `mvPerUnit`. */
+export function unitConversion(unit: string, mvPerUnit: number): Omit<SignalConversion, 'channels'> {
+  if (mvPerUnit === 1) return { kind: 'none', description: `values in ${unit}, used as they are`, fromUnit: unit, mvPerValue: 1 };
+  return { kind: 'units', description: `${unit} × ${numberText(mvPerUnit)} → mV`, fromUnit: unit, mvPerValue: mvPerUnit };
 }
 
 export interface RecordWarning {
@@ -62,7 +125,59 @@ export interface EcgRecord {
   /** Leads computed from others (e.g. III and the augmented leads of an 8-lead file). */
   derivedLeads: LeadName[];
   warnings: RecordWarning[];
+  /** The reader's conversions to mV, when it reported them (RawRecord.conversions). */
+  conversions?: SignalConversion[];
+  /** What was done from the file to these 12 leads, in order (issue 16, item 7); the model-input steps follow. */
+  steps?: PreprocessingStep[];
 }
+
+/** The kinds of step between the file and the model input, in the order they happen. */
+export type PreprocessingStepKind = 'read' | 'units' | 'leads' | 'invert' | 'trim' | 'derive' | 'resample' | 'window' | 'pad' | 'layout';
+
+/**
+ * One step between the file and the model input (`input.steps` of the result; issue 16, item 7): a sentence and
+ * the step's numbers. `warnings` names the codes of record warnings that belong to the step.
+ */
+export type PreprocessingStep = {
+  step: PreprocessingStepKind;
+  description: string;
+  warnings?: string[];
+  format?: string;
+  channels?: string[];
+  leads?: string[];
+  samplingRateHz?: number;
+  samples?: number;
+  durationS?: number;
+  /** `units`: the reader's conversion (SignalConversion without its description). */
+  kind?: SignalConversion['kind'] | 'unreported';
+  gain?: number;
+  baseline?: number;
+  fromUnit?: string;
+  mvPerValue?: number;
+  /** `leads`: channels taken as a lead under another label, and channels left out. */
+  mapped?: { channel: string; lead: LeadName }[];
+  ignored?: string[];
+  /** `derive`: the formula of each derived lead. */
+  formulas?: Partial<Record<LeadName, string>>;
+  /** `resample`: rates, the integer ratio and the anti-aliasing filter. */
+  fromHz?: number;
+  toHz?: number;
+  up?: number;
+  down?: number;
+  filter?: { design: string; window: string; beta: number; taps: number; cutoffHz: number } | null;
+  /** `window`/`pad`: samples of the model input (0-based, end exclusive) and seconds of the recording. */
+  fromSample?: number;
+  toSample?: number;
+  startS?: number;
+  endS?: number;
+  /** `window`: seconds of the recording after the window, which the model does not see. */
+  unseenS?: number;
+  /** `pad`: the relevance on these samples is left out of every summary. */
+  masked?: boolean;
+  /** `layout`: the input tensor's shape and units. */
+  shape?: number[];
+  units?: string;
+};
 
 export function durationS(record: Pick<EcgRecord, 'samples' | 'samplingRateHz'>): number {
   return record.samples / record.samplingRateHz;
@@ -191,14 +306,21 @@ export function toEcgRecord(raw: RawRecord, limits: RecordLimits = DEFAULT_RECOR
   const warnings = [...raw.warnings];
   const byLead = new Map<LeadName, Float32Array | Float64Array>();
   const inverted: { label: string; lead: LeadName }[] = [];
+  const mapped: { channel: string; lead: LeadName }[] = [];
+  const ignored: string[] = [];
   for (const channel of raw.channels) {
     const found = leadOf(channel.label);
-    if (!found) continue;
+    if (!found) {
+      ignored.push(channel.label);
+      continue;
+    }
     const { lead } = found;
     if (byLead.has(lead)) {
       warnings.push({ code: 'duplicate_lead', message: `Lead ${lead} appears more than once; the first one is used.` });
+      ignored.push(channel.label);
       continue;
     }
+    if (channel.label !== lead && !found.inverted) mapped.push({ channel: channel.label, lead });
     if (found.inverted) {
       const source = channel.samplesMv;
       const negated = source instanceof Float32Array ? new Float32Array(source.length) : new Float64Array(source.length);
@@ -316,5 +438,90 @@ export function toEcgRecord(raw: RawRecord, limits: RecordLimits = DEFAULT_RECOR
   if (raw.ageYears !== undefined) record.ageYears = raw.ageYears;
   if (raw.sex) record.sex = raw.sex;
   if (raw.labels?.length) record.labels = raw.labels;
+  if (raw.conversions) record.conversions = raw.conversions;
+  record.steps = recordSteps(raw, { samples, mapped, ignored, inverted, derivedLeads, warnings });
   return record;
+}
+
+/** The formulas of derived limb leads (Einthoven's law and Goldberger's augmented leads), as `toEcgRecord` computes them. */
+const DERIVATION: Partial<Record<LeadName, string>> = { III: 'II − I', aVR: '−(I + II)/2', aVL: 'I − II/2', aVF: 'II − I/2' };
+
+/**
+ * A channel label as the steps quote it: labels that name a lead (`DI`, `avr`, `-aVR`, `MDC_ECG_LEAD_V1`), at most 32
+ * characters; any other label (free text a writer put there) is never quoted.
+ */
+const shortLabel = (label: string) => (leadOf(label) === undefined ? 'another channel' : label.length > 32 ? `${label.slice(0, 31)}…` : label);
+
+/**
+ * The steps from the file to the 12 leads of a record (issue 16, item 7): what the reader read, its conversion to mV,
+ * the channel-to-lead mapping, inversions, cutting to a common length and derived leads, each with the codes of its
+ * warnings. Channel labels are the file's lead labels (no names or ids).
+ */
+function recordSteps(
+  raw: RawRecord,
+  done: { samples: number; mapped: { channel: string; lead: LeadName }[]; ignored: string[]; inverted: { label: string; lead: LeadName }[]; derivedLeads: LeadName[]; warnings: RecordWarning[] },
+): PreprocessingStep[] {
+  const fs = raw.samplingRateHz;
+  const codes = new Set(done.warnings.map((w) => w.code));
+  const present = (...wanted: string[]) => {
+    const found = wanted.filter((c) => codes.has(c));
+    return found.length ? { warnings: found } : {};
+  };
+  const labels = raw.channels.map((c) => shortLabel(c.label));
+  const readSamples = raw.channels.length ? Math.max(...raw.channels.map((c) => c.samplesMv.length)) : 0;
+  const steps: PreprocessingStep[] = [
+    {
+      step: 'read',
+      description: `Read as ${raw.format}: ${raw.channels.length} channel${raw.channels.length === 1 ? '' : 's'} (${labels.join(', ')}) at ${numberText(fs)} Hz, ${readSamples} samples (${numberText(readSamples / fs)} s).`,
+      format: raw.format,
+      channels: labels,
+      samplingRateHz: fs,
+      samples: readSamples,
+      durationS: readSamples / fs,
+      ...present('samples_missing', 'samples_rounded', 'samples_per_frame_averaged', 'sampling_rate_conflict', 'sampling_rate_assumed', 'time_unit_assumed', 'signal_truncated', 'checksum_mismatch', 'initial_value_mismatch', 'calibration_removed', 'median_beat_only', 'lead_empty'),
+    },
+  ];
+  const unitCodes = ['units_assumed', 'units_unknown', 'gain_ignored', 'scale_zero', 'gain_implausible', 'amplitude_implausible'];
+  if (raw.conversions?.length) {
+    for (const c of raw.conversions) {
+      const { description, channels, ...numbers } = c;
+      const which = channels ? ` (channel${channels.length === 1 ? '' : 's'} ${channels.map(shortLabel).join(', ')})` : ' (all channels)';
+      steps.push({ step: 'units', description: `${description}${which}.`, ...numbers, ...(channels ? { channels: channels.map(shortLabel) } : {}), ...present(...unitCodes) });
+    }
+  } else {
+    steps.push({ step: 'units', kind: 'unreported', description: `Values in mV as the ${raw.format} reader gave them (it reports no conversion).`, ...present(...unitCodes) });
+  }
+  const mapping = done.mapped.map((m) => `${shortLabel(m.channel)} → ${m.lead}`);
+  const ignored = done.ignored.map(shortLabel);
+  const unnamed = ignored.filter((l) => l === 'another channel').length;
+  const repeated = ignored.filter((l) => l !== 'another channel');
+  const leftOut = [...repeated.map((l) => `${l} (a lead seen before)`), ...(unnamed ? [`${unnamed} channel${unnamed > 1 ? 's' : ''} naming no standard lead`] : [])];
+  steps.push({
+    step: 'leads',
+    description:
+      (mapping.length ? `Channels taken as leads: ${mapping.join(', ')}.` : 'Channels named as the standard leads, used as they are.') +
+      (leftOut.length ? ` Left out: ${leftOut.join(', ')}.` : '') +
+      ` Leads put in the order ${LEAD_ORDER.join(', ')}.`,
+    mapped: done.mapped.map((m) => ({ channel: shortLabel(m.channel), lead: m.lead })),
+    ignored,
+    leads: [...LEAD_ORDER],
+    ...present('duplicate_lead', 'lead_order_assumed', 'lead_order_unusual'),
+  });
+  for (const { label, lead } of done.inverted) {
+    steps.push({ step: 'invert', description: `Channel ${shortLabel(label)} holds −${lead}; negated to give ${lead}.`, channels: [shortLabel(label)], leads: [lead], ...present('lead_inverted') });
+  }
+  if (codes.has('unequal_lead_lengths')) {
+    steps.push({ step: 'trim', description: `Leads of different lengths cut to the shortest: ${done.samples} samples (${numberText(done.samples / fs)} s).`, samples: done.samples, warnings: ['unequal_lead_lengths'] });
+  }
+  if (done.derivedLeads.length) {
+    const formulas = Object.fromEntries(done.derivedLeads.map((l) => [l, DERIVATION[l]!])) as Partial<Record<LeadName, string>>;
+    steps.push({
+      step: 'derive',
+      description: `Computed from I and II (Einthoven, Goldberger): ${done.derivedLeads.map((l) => `${l} = ${DERIVATION[l]}`).join(', ')}.`,
+      leads: [...done.derivedLeads],
+      formulas,
+      ...present('leads_derived'),
+    });
+  }
+  return steps;
 }

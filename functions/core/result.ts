@@ -52,6 +52,19 @@ export const faithfulnessSchema = z
   })
   .passthrough();
 
+/**
+ * One step between the file and the model input (`input.steps`, issue 16 item 7; functions/core/record.ts
+ * `PreprocessingStep`): `step` (read, units, leads, invert, trim, derive, resample, window, pad, layout), a sentence,
+ * and the step's numbers (e.g. `fromHz`, `toHz`, `filter`, `gain`, `leads`, `fromSample`/`toSample`).
+ */
+export const preprocessingStepSchema = z
+  .object({
+    step: z.string(),
+    description: z.string(),
+    warnings: z.array(z.string()).optional(),
+  })
+  .passthrough();
+
 export const resultSchema = z
   .object({
     schema: z.literal(RESULT_SCHEMA_VERSION),
@@ -77,6 +90,7 @@ export const resultSchema = z
         samplingRateHz: finite.positive(),
         samples: z.number().int().positive(),
         startS: finite.nonnegative(),
+        steps: z.array(preprocessingStepSchema).optional(),
       })
       .passthrough(),
     prediction: z
@@ -109,6 +123,8 @@ export const resultSchema = z
           })
           .passthrough(),
         faithfulness: faithfulnessSchema.optional(),
+        /** `pending`: stored before its curves, which a second write adds (the Worker; absent once they are there). */
+        faithfulnessStatus: z.literal('pending').optional(),
       })
       .passthrough(),
     timingsMs: z.record(z.string(), finite),

@@ -14,7 +14,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from './env.ts';
 import { cohortOf } from './cohorts.ts';
-import { type AnalysisJobStub, type JobChange, type JobError, type JobProgress, type JobSpec, type JobState, inputKeyOf, viewOf } from './job.ts';
+import { type AnalysisJobStub, type JobChange, type JobError, type JobProgress, type JobSpec, type JobState, type SanityView, inputKeyOf, sanityViewOf, viewOf } from './job.ts';
 
 /** A running job whose consumer has not reported for this long is presumed dead. */
 export const LEASE_MS = 120_000;
@@ -239,6 +239,72 @@ export class AnalysisJob extends DurableObject<Env> implements AnalysisJobStub {
     this.state = null;
     this.partialCache = null;
     this.wake();
+  }
+
+  /**
+   * The result's sanity check (issue 16, item 2; Adebayo et al. 2018; ./sanity.ts), kept in `state.sanity` of a done
+   * job. Asked for again, a check queued, running under a live lease or done is answered as it is; a failed one, one
+   * whose message was not picked up within QUEUED_MS or whose consumer's lease ran out is queued again (the caller
+   * sends its message). A check has no alarm of its own: asking again is its watchdog.
+   */
+  async sanityRequest(): Promise<{ view: SanityView; send: boolean } | null> {
+    const state = await this.load();
+    if (!state || state.status !== 'done') return null;
+    const now = Date.now();
+    const s = state.sanity;
+    const alive = s && (s.status === 'done' || (s.status === 'queued' && now - s.sentAt < QUEUED_MS) || (s.status === 'running' && (s.leaseUntil ?? 0) > now));
+    if (s && alive) return { view: sanityViewOf(s), send: false };
+    state.sanity = { status: 'queued', attempts: s?.attempts ?? 0, sentAt: now, leaseUntil: null };
+    await this.save(state, this.expiryAlarm(state));
+    return { view: sanityViewOf(state.sanity), send: true };
+  }
+
+  async sanityBegin(): Promise<boolean> {
+    const state = await this.load();
+    const s = state?.sanity;
+    if (!state || !s || s.status === 'done' || s.status === 'failed') return false;
+    const now = Date.now();
+    if (s.status === 'running' && (s.leaseUntil ?? 0) > now) return false;
+    state.sanity = { ...s, status: 'running', attempts: s.attempts + 1, leaseUntil: now + LEASE_MS };
+    await this.save(state, this.expiryAlarm(state));
+    return true;
+  }
+
+  async sanityReport(progress: { done: number; total: number }): Promise<boolean> {
+    const state = await this.load();
+    const s = state?.sanity;
+    if (!state || !s || s.status !== 'running') return false;
+    state.sanity = { ...s, progress: { done: progress.done, total: progress.total }, leaseUntil: Date.now() + LEASE_MS };
+    await this.save(state, this.expiryAlarm(state));
+    return true;
+  }
+
+  async sanityComplete(): Promise<boolean> {
+    const state = await this.load();
+    const s = state?.sanity;
+    if (!state || !s) return false;
+    if (s.status !== 'done') {
+      const { error: _error, ...rest } = s;
+      state.sanity = { ...rest, status: 'done', leaseUntil: null };
+      await this.save(state, this.expiryAlarm(state));
+    }
+    return true;
+  }
+
+  async sanityFail(error: JobError): Promise<void> {
+    const state = await this.load();
+    const s = state?.sanity;
+    if (!state || !s || s.status === 'done' || s.status === 'failed') return;
+    state.sanity = { ...s, status: 'failed', error: { code: error.code, message: error.message }, leaseUntil: null };
+    await this.save(state, this.expiryAlarm(state));
+  }
+
+  async sanityRelease(): Promise<void> {
+    const state = await this.load();
+    const s = state?.sanity;
+    if (!state || !s || s.status !== 'running') return;
+    state.sanity = { ...s, status: 'queued', sentAt: Date.now(), leaseUntil: null };
+    await this.save(state, this.expiryAlarm(state));
   }
 
   /** The watchdog, and the end of a finished job's state when its result expires. */

@@ -5,7 +5,8 @@
  * its sessions are created once per isolate and reused by later requests and queue invocations.
  */
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
-import { analyzeEcg, checkUpload } from '../core/pipeline.ts';
+import { addFaithfulness, analyzeEcg, checkUpload } from '../core/pipeline.ts';
+import { sanityOfResult, sanityTargetOf, stepFilePath } from '../core/analysis/sanity-of-result.ts';
 import type { ModelRuntime } from '../core/model/runtime.ts';
 import { createOrtRuntime } from '../platform/ort.ts';
 import type { Services } from './queue.ts';
@@ -27,6 +28,17 @@ export const workerServices: Services = {
   },
   async analyze(files, options, env, onProgress, onPartial, extras) {
     const { models } = await loadModelsIndex(env.ASSETS);
-    return analyzeEcg(files, options, { runtime: runtimeFor(env), models, onProgress, readOptions: WORKER_READ_OPTIONS, keepFileNames: false, faithfulness: extras?.faithfulness !== false, ...(onPartial ? { onPartial } : {}) });
+    return analyzeEcg(files, options, { runtime: runtimeFor(env), models, onProgress, readOptions: WORKER_READ_OPTIONS, keepFileNames: false, faithfulness: extras?.faithfulness ?? true, ...(onPartial ? { onPartial } : {}) });
+  },
+  async addFaithfulness(result, env) {
+    const { models } = await loadModelsIndex(env.ASSETS);
+    return addFaithfulness(result, { runtime: runtimeFor(env), models });
+  },
+  async sanity(result, env, onStep) {
+    // One runtime per cascade step (released by sanityOfResult after it): the installed graphs, the step's weights.
+    const { models } = await loadModelsIndex(env.ASSETS);
+    const { model, sanity } = sanityTargetOf(result, models);
+    const runtimeForStep = (k: number) => createOrtRuntime({ backend: 'wasm', wasmBinary: ortWasm, loadFile: (path) => loadModelFile(env.ASSETS, stepFilePath(model, sanity, k, path)) });
+    return sanityOfResult(result, { models, runtimeForStep, onStep });
   },
 };

@@ -10,6 +10,8 @@
  *   GET    /api/jobs/{id}          200 {id, status, progress, error?} | 404; `?stream=1`: the job's NDJSON events
  *   GET    /api/records/{id}       200 result JSON | 404 (also while its job runs)
  *   DELETE /api/records/{id}       Authorization: Bearer {deleteToken} → 204 (result, job and input gone) | 401 | 403 | 404
+ *   POST   /api/records/{id}/sanity  the result's sanity check as a job (./sanity.ts) → 202 {status} | 200 when done | 409
+ *   GET    /api/records/{id}/sanity  {status, progress?, error?, result?} | 404
  *   POST   /api/results            a result computed in the browser (private mode) → 201 {id, url, deleteToken, expiresAt} (./results.ts)
  *   GET    /api/models             installed models, classes, thresholds, methods, availability
  *   POST   /api/cohorts            multipart labels CSV + records → one job per record → 202 {name, url, deleteToken, members}
@@ -31,6 +33,7 @@ import { modelsResponse, reportPageResponse, storedResultResponse } from './resp
 import { type ExpiryChoice, checkDeleteToken, deleteResult, getResult, isResultId, newResultIdentity, notFound, resultMetadataOf } from './store.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, type UploadRequest, readUpload } from './upload.ts';
 import { shareResult } from './results.ts';
+import { readSanity, requestSanity } from './sanity.ts';
 
 /** A watch of the job returns at least this often (keeps the connection and the Durable Object call short). */
 const WATCH_MS = 25_000;
@@ -59,6 +62,16 @@ export async function handleRequest(request: Request, env: Env, services: Servic
         return new Response(null, { status: 204, headers: { 'cache-control': 'no-store' } });
       }
       throw methodNotAllowed('GET, DELETE');
+    }
+    const sanity = /^\/api\/records\/([^/]+)\/sanity\/?$/u.exec(path);
+    if (sanity) {
+      const id = idOf(sanity[1]);
+      if (request.method === 'POST') {
+        await limitUploads(request, env);
+        return await requestSanity(env, id);
+      }
+      if (request.method === 'GET' || request.method === 'HEAD') return await readSanity(env, id);
+      throw methodNotAllowed('GET, POST');
     }
     const job = /^\/api\/jobs\/([^/]+)$/u.exec(path);
     if (job) {

@@ -1,15 +1,19 @@
 /**
  * A Worker used only by `leadlight bench --runtime workerd`: it runs the engine inside workerd exactly as the
  * service does (CompiledWasm ORT, models from the ASSETS binding) and exposes single steps — load, forward,
- * gradient, integrated gradients, the first map of a progressive explanation — so the bench can time each from outside (workerd's clocks do
- * not advance during computation) and read the WASM memory of the isolate.
+ * gradient, integrated gradients, the first map of a progressive explanation, the check of a shared result (issue 15's
+ * `POST /api/results`: `/share-prepare` analyses the bench record as a browser would and keeps its JSON, `/share`
+ * checks it `repeat` times) — so the bench can time each from outside (workerd's clocks do not advance during
+ * computation) and read the WASM memory of the isolate.
  */
 import ortWasm from 'onnxruntime-web/ort-wasm-simd-threaded.wasm';
 import { attribute } from '../core/attribution/attribute.ts';
 import { prepareModelInput, type ModelInput } from '../core/model/preprocess.ts';
 import type { InstalledModel } from '../core/model/manifest.ts';
 import type { ModelRuntime } from '../core/model/runtime.ts';
-import { analyzeUntilFirstMap } from '../core/pipeline.ts';
+import { analyzeEcg, analyzeUntilFirstMap } from '../core/pipeline.ts';
+import { asciiJsonText } from '../core/json-ascii.ts';
+import { parseSharedResult } from '../core/result-consistency.ts';
 import type { InputFile } from '../core/record.ts';
 import { readEcg } from '../core/readers/registry.ts';
 import { createOrtRuntime, wasmMemoryBytes } from '../platform/ort.ts';
@@ -22,7 +26,7 @@ interface BenchEnv {
 
 const ISOLATE = Math.random();
 let runtime: ModelRuntime | undefined;
-let state: { model: InstalledModel; models: InstalledModel[]; input: ModelInput; files: InputFile[] } | undefined;
+let state: { model: InstalledModel; models: InstalledModel[]; input: ModelInput; files: InputFile[]; shared?: Uint8Array } | undefined;
 
 async function recordFiles(env: BenchEnv): Promise<InputFile[]> {
   const list = (await (await env.ASSETS.fetch('https://assets.invalid/bench-record/index.json')).json()) as string[];
@@ -74,6 +78,16 @@ export default {
         return json({ completenessRelativeError: ig.completeness.relativeError, wasmMemoryBytes: wasmMemoryBytes(), loaded });
       } else if (url.pathname === '/first-map') {
         await analyzeUntilFirstMap(state.files, { model: model.id }, { runtime, models: state.models });
+      } else if (url.pathname === '/share-prepare') {
+        const result = await analyzeEcg(state.files, { model: model.id, method: 'gradient' }, { runtime, models: state.models, faithfulness: false });
+        // As the share client sends it (site/src/scripts/api.ts): ASCII JSON.
+        state.shared = new TextEncoder().encode(asciiJsonText(JSON.stringify({ ...result, provenance: { computedIn: 'browser' } })));
+        return json({ sharedResultBytes: state.shared.byteLength, loaded });
+      } else if (url.pathname === '/share') {
+        if (!state.shared) return json({ error: 'call /share-prepare first' });
+        const repeat = Number(url.searchParams.get('repeat') ?? 1);
+        for (let i = 0; i < repeat; i++) parseSharedResult(state.shared, state.models);
+        return json({ repeat, loaded });
       } else if (url.pathname === '/release') {
         await runtime.release();
       }

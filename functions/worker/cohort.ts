@@ -25,7 +25,7 @@ import { checkCohort } from '../core/cohort-schema.ts';
 import type { Result } from '../core/result.ts';
 import type { Env } from './env.ts';
 import type { JobError } from './job.ts';
-import { RESULT_KEY_PREFIX } from './store.ts';
+import { RESULT_KEY_PREFIX, SANITY_KEY_PREFIX } from './store.ts';
 
 /** What every member of one cohort shares: the record summaries are comparable only under the same settings. */
 export interface CohortSettings {
@@ -388,6 +388,7 @@ export class Cohort extends DurableObject<Env> implements CohortStub {
     await Promise.all(ids.map(async (id) => {
       await this.env.JOBS.get(this.env.JOBS.idFromName(id)).cancel();
       await this.env.RESULTS.delete(RESULT_KEY_PREFIX + id);
+      await this.env.RESULTS.delete(SANITY_KEY_PREFIX + id);
     }));
     for (const id of ids) this.sql.exec('DELETE FROM members WHERE id = ?', id);
     const remaining = this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM members').one().n;

@@ -72,6 +72,11 @@ export interface Env {
   UPLOADS: R2Bucket;
   /** One message `{v, id}` per job to analyse (./queue.ts). */
   JOB_QUEUE: Queue<JobMessage>;
+  /**
+   * Work that follows a finished job, `{v, id, then}` (./queue.ts): a result's faithfulness curves. Its own queue,
+   * with few consumers at once, so that it never holds back the analyses waiting on JOB_QUEUE.
+   */
+  FOLLOW_UP_QUEUE: Queue<JobMessage>;
   /** One Durable Object per job, named by the result id (./analysis-job.ts): the job's state. */
   JOBS: DurableObjectNamespace<AnalysisJobStub>;
   /** One Durable Object per cohort, named by the cohort's name (./cohort.ts): members, summaries, the aggregate's version. */

@@ -51,6 +51,8 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
   // The record was deleted while its analysis was queued or running (RFC 9110 §15.5.11).
   job_cancelled: 410,
   cohort_exists: 409,
+  // A result the server-side sanity check cannot run on (computed in the browser, or a model without its steps).
+  sanity_unavailable: 409,
   // Leadlight's own failure (the dead-letter consumer or the watchdog gave the job up), never the input's.
   analysis_failed: 500,
   internal: 500,

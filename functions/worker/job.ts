@@ -72,12 +72,43 @@ export interface JobState extends JobSpec, JobView {
   /** Changes of the state and of the partial map, for watchers. */
   version: number;
   partialVersion: number;
+  /** The sanity check of the finished result, once asked for (POST /api/records/{id}/sanity, ./sanity.ts). */
+  sanity?: SanityJobState;
+}
+
+/**
+ * The state of a result's sanity check (issue 16, item 2; Adebayo et al. 2018), kept in the result's own job: asked
+ * for (`queued`, its message sent at `sentAt`), `running` under a lease, `done` (the output is in KV
+ * `sanity:v1:{id}`) or `failed` with a stable code.
+ */
+export interface SanityJobState {
+  status: JobStatus;
+  /** Cascade steps done of the total. */
+  progress?: { done: number; total: number };
+  error?: JobError;
+  /** Deliveries that started the check. */
+  attempts: number;
+  sentAt: number;
+  leaseUntil: number | null;
+}
+
+/** What the API shows of a sanity check (`GET /api/records/{id}/sanity`, without its output). */
+export interface SanityView {
+  status: JobStatus;
+  progress?: { done: number; total: number };
+  error?: JobError;
 }
 
 /** The queue message: the job's id only (everything else is in the job). */
 export interface JobMessage {
   v: 1;
   id: string;
+  /**
+   * `faithfulness`: the job is done and its result stored; add the result's deletion/insertion curves (a second
+   * write, sent by the consumer once the result is stored, so the report never waits for them). `sanity`: run the
+   * result's sanity check (./sanity.ts), asked for from the report page.
+   */
+  then?: 'faithfulness' | 'sanity';
 }
 
 /** A change a watcher waits for: the view, its versions and the latest partial map when newer than the caller's. */
@@ -103,11 +134,27 @@ export interface AnalysisJobStub {
   complete(): Promise<boolean>;
   fail(error: JobError): Promise<void>;
   cancel(): Promise<void>;
+  /** Asks for the sanity check of a done job: its state, and whether the caller must send its message. */
+  sanityRequest(): Promise<{ view: SanityView; send: boolean } | null>;
+  /** A delivery asks to run the check: true when it may (now `running`, with a lease). */
+  sanityBegin(): Promise<boolean>;
+  /** Steps done; renews the lease. False when the record (or the check) is gone: the consumer stops. */
+  sanityReport(progress: { done: number; total: number }): Promise<boolean>;
+  /** The output is stored: the check is done. False when the record is gone (the caller removes the output). */
+  sanityComplete(): Promise<boolean>;
+  sanityFail(error: JobError): Promise<void>;
+  /** The consumer gives the check back (the queue retries it). */
+  sanityRelease(): Promise<void>;
 }
 
 /** The R2 key of a job's input files. */
 export function inputKeyOf(id: string): string {
   return `upload:v1:${id}`;
+}
+
+/** The view of a sanity check's state. */
+export function sanityViewOf(s: SanityJobState): SanityView {
+  return { status: s.status, ...(s.progress ? { progress: s.progress } : {}), ...(s.error ? { error: s.error } : {}) };
 }
 
 /** The view of a state: what the API and the page see. */
@@ -117,7 +164,7 @@ export function viewOf(state: JobState): JobView {
 
 export function isJobMessage(body: unknown): body is JobMessage {
   const m = body as JobMessage | null;
-  return typeof m === 'object' && m !== null && m.v === 1 && typeof m.id === 'string' && /^[A-Za-z0-9_-]{22}$/u.test(m.id);
+  return typeof m === 'object' && m !== null && m.v === 1 && typeof m.id === 'string' && /^[A-Za-z0-9_-]{22}$/u.test(m.id) && (m.then === undefined || m.then === 'faithfulness' || m.then === 'sanity');
 }
 
 /**

@@ -6,17 +6,20 @@
  * Failures: bad input (any LeadlightError with a 4xx status) fails the job once with its code and is acknowledged;
  * anything else gives the job back and retries the message (max_retries), after which the dead-letter queue's
  * consumer — this same handler, for `batch.queue` = the dead-letter queue — fails the job with `analysis_failed`.
- * A duplicate delivery finds the job finished or leased and does nothing.
+ * A duplicate delivery finds the job finished or leased and does nothing. Messages with `then` (the follow-ups of a
+ * finished job, on FOLLOW_UP_QUEUE) add to its stored result (`addCurves`) or run its sanity check (./sanity.ts).
  */
 import { LeadlightError, isLeadlightError } from '../core/errors.ts';
 import type { InputFile } from '../core/record.ts';
 import { withoutFileNames } from '../core/pipeline.ts';
-import { checkResult } from '../core/result.ts';
+import { type Result, checkResult } from '../core/result.ts';
 import { cohortNameOfResult, leaveCohort, reportMemberDone } from './cohorts.ts';
 import type { Env, MessageBatch, QueueMessage } from './env.ts';
 import { errorBodyOf, httpStatusOf } from './errors.ts';
 import { type AnalysisJobStub, type JobMessage, type JobProgress, type JobState, inputKeyOf, isJobMessage, unpackInput } from './job.ts';
-import { RESULT_KEY_PREFIX, putResultAt } from './store.ts';
+import { RESULT_KEY_PREFIX, getResult, putResultAt } from './store.ts';
+import { runSanityCheck, sanityGivenUp } from './sanity.ts';
+import type { SanityCheck } from '../core/analysis/sanity-of-result.ts';
 import type { UploadRequest } from './upload.ts';
 
 /** The dead-letter queue of the jobs queue (wrangler.toml). */
@@ -35,8 +38,18 @@ export interface Services {
   /** Checks an upload before it is accepted (options, and that the files read as a record the model takes). */
   check(files: InputFile[], options: UploadRequest['options'], env: Env): Promise<void>;
   /** `onPartial`: the progressive results of integrated gradients — a first map, then refinements. */
-  /** `faithfulness`: false leaves the deletion/insertion curves out (a cohort's members: cohort.json does not use them). */
-  analyze(files: InputFile[], options: UploadRequest['options'], env: Env, onProgress: (p: JobProgress) => void, onPartial?: (partial: unknown) => Promise<void>, extras?: { faithfulness: boolean }): Promise<unknown>;
+  /**
+   * `faithfulness`: false leaves the deletion/insertion curves out (a cohort's members: cohort.json does not use
+   * them); `later` marks them pending, for `addFaithfulness` after the result is stored.
+   */
+  analyze(files: InputFile[], options: UploadRequest['options'], env: Env, onProgress: (p: JobProgress) => void, onPartial?: (partial: unknown) => Promise<void>, extras?: { faithfulness: boolean | 'later' }): Promise<unknown>;
+  /** The stored result with its deletion/insertion curves added (functions/core/pipeline.ts `addFaithfulness`). */
+  addFaithfulness(result: Result, env: Env): Promise<Result>;
+  /**
+   * The stored result's sanity check (functions/core/analysis/sanity-of-result.ts `sanityOfResult`, Adebayo et al.
+   * 2018): one runtime per cascade step on the install step's randomised weights; `onStep` after each step.
+   */
+  sanity(result: Result, env: Env, onStep: (done: number, total: number) => Promise<void>): Promise<SanityCheck>;
 }
 
 export function jobOf(env: Env, id: string): AnalysisJobStub {
@@ -51,6 +64,19 @@ export async function consumeJobs(batch: MessageBatch<unknown>, env: Env, servic
     if (!isJobMessage(message.body)) {
       console.error('leadlight: a queue message that is not a job was dropped');
       message.ack();
+      continue;
+    }
+    if (message.body.then === 'faithfulness') {
+      // A follow-up that keeps failing ends in the dead-letter queue like a job; its result stays as stored (the
+      // report says the curves are missing), since the job itself succeeded.
+      if (batch.queue !== DEAD_LETTER_QUEUE) await addCurves(message as QueueMessage<JobMessage>, env, services);
+      else message.ack();
+      continue;
+    }
+    if (message.body.then === 'sanity') {
+      // The result's sanity check (./sanity.ts); one that keeps failing ends `failed` in the dead-letter queue.
+      if (batch.queue !== DEAD_LETTER_QUEUE) await runSanityCheck(message as QueueMessage<JobMessage>, env, services);
+      else await sanityGivenUp(message as QueueMessage<JobMessage>, env);
       continue;
     }
     if (batch.queue === DEAD_LETTER_QUEUE) {
@@ -78,6 +104,10 @@ async function runJob(message: QueueMessage<JobMessage>, env: Env, services: Ser
     // A cohort member reports its summary before its job is done (a crash in between repeats both; the cohort counts it once).
     if (state.membership) await reportMemberDone(env, state.membership, id, JSON.parse(json));
     if (!(await job.complete())) await removeStored(env, id, json);
+    else if (!state.fanOut) {
+      // The curves follow in a second write (addCurves). Were this send lost, the result stays without them.
+      await env.FOLLOW_UP_QUEUE.send({ v: 1, id, then: 'faithfulness' }).catch((e) => console.error('leadlight: the faithfulness follow-up was not sent', e));
+    }
     message.ack();
   } catch (e) {
     if (e instanceof JobGone) {
@@ -94,6 +124,39 @@ async function runJob(message: QueueMessage<JobMessage>, env: Env, services: Ser
     }
     console.error('leadlight: analysis failed, the message will be retried', e);
     await job.release().catch(() => undefined);
+    message.retry();
+  }
+}
+
+/**
+ * The follow-up of a finished job: its stored result gets its deletion/insertion curves (issue 16, item 1) in a
+ * second write with the same metadata and expiry. Nothing is written for a job that is gone (its record deleted), a
+ * result that has its curves already (a duplicate message) or none pending; the job is read again before the write
+ * and after it, and a record deleted (or a job no longer done) by then is deleted again, so a deleted result never
+ * comes back.
+ */
+async function addCurves(message: QueueMessage<JobMessage>, env: Env, services: Services): Promise<void> {
+  const { id } = message.body;
+  const job = jobOf(env, id);
+  try {
+    const state = await job.read();
+    const stored = state?.status === 'done' ? await getResult(env.RESULTS, id).catch((e) => (isLeadlightError(e) && e.code === 'not_found' ? null : Promise.reject(e))) : null;
+    const result = stored?.metadata ? (JSON.parse(stored.json) as Result) : null;
+    if (!stored?.metadata || !result || result.analysis.faithfulnessStatus !== 'pending') {
+      message.ack();
+      return;
+    }
+    const json = JSON.stringify(await services.addFaithfulness(result, env));
+    const stillDone = async () => (await job.read())?.status === 'done';
+    if (!(await stillDone())) {
+      message.ack();
+      return;
+    }
+    await putResultAt(env.RESULTS, id, json, stored.metadata);
+    if (!(await stillDone())) await env.RESULTS.delete(RESULT_KEY_PREFIX + id);
+    message.ack();
+  } catch (e) {
+    console.error('leadlight: adding the faithfulness curves failed, the message will be retried', e);
     message.retry();
   }
 }
@@ -139,7 +202,7 @@ async function analyse(state: JobState, env: Env, services: Services, job: Analy
     // a few short waits let it take the partial map and send it on before the next WASM run holds the isolate.
     for (let i = 0; i < PARTIAL_FLUSH_WAITS; i++) await new Promise((resolve) => setTimeout(resolve, 5));
   };
-  const result = checkResult(await services.analyze(files, state.options, env, onProgress, state.fanOut ? undefined : onPartial, { faithfulness: !state.fanOut }));
+  const result = checkResult(await services.analyze(files, state.options, env, onProgress, state.fanOut ? undefined : onPartial, { faithfulness: state.fanOut ? false : 'later' }));
   await reports;
   if (gone) throw new JobGone();
   const json = JSON.stringify(result);

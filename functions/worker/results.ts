@@ -1,16 +1,15 @@
 /**
  * `POST /api/results` — sharing a result computed in the visitor's browser (private mode, issue 15). The body is the
  * result JSON itself (never the ECG), at most MAX_SHARED_RESULT_BYTES; `?expiry=1d|7d|30d|never` (default 30d).
- * It must pass the one schema (functions/core/result.ts `checkResult`), carry `provenance.computedIn: "browser"`,
- * name an installed model and agree with itself and that model (functions/core/result-consistency.ts); then it is
+ * It must pass the one schema, carry `provenance.computedIn: "browser"`, name an installed model and agree with
+ * itself and that model (functions/core/result-consistency.ts `parseSharedResult`); then it is
  * stored exactly like a server result (./store.ts: same key, delete token, expiry) and answered
  * `201 {id, url, deleteToken, expiresAt}`. Refused: 413 `result_too_large`, 422 `result_invalid` (400
  * `request_invalid` for a body that is no JSON) — and nothing is stored. Uploads count against the same rate limit.
  * The server checks but does not compute: the report says the numbers were computed in the visitor's browser.
  */
 import { LeadlightError } from '../core/errors.ts';
-import { resultInconsistencies } from '../core/result-consistency.ts';
-import { checkResult } from '../core/result.ts';
+import { parseSharedResult } from '../core/result-consistency.ts';
 import type { Env } from './env.ts';
 import { jsonResponse } from './errors.ts';
 import { loadModelsIndex } from './models.ts';
@@ -19,10 +18,6 @@ import { readBodyCapped } from './upload.ts';
 
 /** The largest shared result: a CinC result (30 000 samples, relevance and signal) is ~4 MB of JSON. */
 export const MAX_SHARED_RESULT_BYTES = 8 * 1024 * 1024;
-
-function invalid(message: string): LeadlightError {
-  return new LeadlightError('result_invalid', message);
-}
 
 /** Handles `POST /api/results` (the route in ./app.ts). */
 export async function shareResult(request: Request, env: Pick<Env, 'ASSETS' | 'RESULTS' | 'UPLOAD_LIMITER'>): Promise<Response> {
@@ -44,30 +39,8 @@ export async function shareResult(request: Request, env: Pick<Env, 'ASSETS' | 'R
     }
     throw e;
   }
-  let json: string;
-  let value: unknown;
-  try {
-    json = new TextDecoder('utf-8', { fatal: true }).decode(body);
-    value = JSON.parse(json);
-  } catch {
-    throw new LeadlightError('request_invalid', 'The body is not JSON; send the result JSON of an analysis (Content-Type: application/json).');
-  }
-  let result;
-  try {
-    result = checkResult(value);
-  } catch (e) {
-    throw invalid(`The result does not match the result schema: ${(e instanceof Error ? e.message : '').replace(/^result does not match schema \d+: /u, '').slice(0, 300)}`);
-  }
-  if (result.provenance?.computedIn !== 'browser') {
-    throw invalid('A shared result must say where it was computed (provenance.computedIn: "browser"); results computed by Leadlight are stored by their analysis.');
-  }
-  const extra = result as Record<string, unknown>;
-  if (extra.cohort !== undefined) throw invalid('A shared result cannot join a live cohort; remove the field "cohort".');
   const { models } = await loadModelsIndex(env.ASSETS);
-  const model = models.find((m) => m.id === result.model.id && m.status === 'available');
-  if (!model) throw invalid(`The result names the model "${result.model.id.slice(0, 80)}", which this deployment does not have.`);
-  const problems = resultInconsistencies(result, model);
-  if (problems.length) throw invalid(`The result contradicts itself or its model: ${problems.slice(0, 3).join('; ')}.`);
+  const { json } = parseSharedResult(body, models);
 
   // Stored as received (the text the browser computed), under a fresh id and token, like a server result.
   const identity = await newResultIdentity(expiry);

@@ -10,6 +10,8 @@ import { LeadlightError } from '../core/errors.ts';
 import type { KvNamespace } from './env.ts';
 
 export const RESULT_KEY_PREFIX = 'result:v1:';
+/** The finished sanity check of a result (./sanity.ts), next to it with the same expiry; deleted with it. */
+export const SANITY_KEY_PREFIX = 'sanity:v1:';
 /** 16 bytes → 22 base64url characters. */
 export const ID_BYTES = 16;
 export const TOKEN_BYTES = 32;
@@ -122,6 +124,13 @@ export async function deleteResult(kv: KvNamespace, id: string, beforeDelete?: (
   const value = await kv.get(RESULT_KEY_PREFIX + id, 'text');
   if (value !== null && beforeDelete) await beforeDelete(value);
   await kv.delete(RESULT_KEY_PREFIX + id);
+  await kv.delete(SANITY_KEY_PREFIX + id);
+}
+
+/** Stores a result's finished sanity check next to it, expiring with it (`expiresAt` of the result's metadata). */
+export async function putSanityAt(kv: KvNamespace, id: string, json: string, expiresAt: string | null): Promise<void> {
+  const expiration = expiresAt === null ? null : Math.max(Math.floor(Date.parse(expiresAt) / 1000), Math.ceil(Date.now() / 1000) + 60);
+  await kv.put(SANITY_KEY_PREFIX + id, json, expiration === null ? {} : { expiration });
 }
 
 /** The metadata of a stored result, or null. */

@@ -1,5 +1,6 @@
 // Copies the installed models (models/build/<id>/: manifest.json, *.onnx graphs, weights) into the built site
 // under dist/model-files/, so the Worker reads them through its ASSETS binding and they never enter the Worker bundle.
+// With them the sanity check's randomised weights (sanity/step-<k>/, models/install.ts installSanitySteps).
 // Writes dist/model-files/index.json = { models: InstalledModel[], parts: { "<id>/<file>": [part paths] } }.
 // Workers static assets allow at most 25 MiB per file: larger files are split into 20 MiB parts that the Worker
 // joins (functions/worker/models.ts). It also copies onnxruntime-web's engine for the browser (private mode,
@@ -42,8 +43,18 @@ for (const id of existsSync(buildDir) ? readdirSync(buildDir).sort() : []) {
     delete manifest.weightsFiles?.[kind];
   }
   for (const file of [manifest.weightsFile, ...Object.values(manifest.weightsFiles ?? {}), ...Object.values(manifest.graphs ?? {})]) skipped.delete(file);
+  // The sanity check's randomised weights (models/install.ts installSanitySteps): sanity/step-<k>/<weights file>,
+  // without the files only Node's graphs use.
+  if (manifest.sanity) manifest.sanity.weightsFiles = manifest.sanity.weightsFiles.filter((f) => !skipped.has(f));
+  // An incomplete set (a build folder edited by hand) is left out: the server then answers sanity_unavailable.
+  if (manifest.sanity && !manifest.sanity.steps.every((step) => manifest.sanity.weightsFiles.every((f) => existsSync(join(buildDir, id, manifest.sanity.dir, `step-${step.k}`, f))))) delete manifest.sanity;
   models.push(manifest);
   mkdirSync(join(out, id), { recursive: true });
+  for (const step of manifest.sanity?.steps ?? []) {
+    const stepKey = `${id}/${manifest.sanity.dir}/step-${step.k}`;
+    mkdirSync(join(out, stepKey), { recursive: true });
+    for (const file of manifest.sanity.weightsFiles) copied += copyOrSplit(join(buildDir, stepKey, file), `${stepKey}/${file}`);
+  }
   for (const file of readdirSync(join(buildDir, id))) {
     if (skipped.has(file)) continue;
     if (file === 'manifest.json') {

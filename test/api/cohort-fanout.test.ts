@@ -148,6 +148,7 @@ describe.skipIf(!cinc)('a labelled set uploaded once and fanned out over the que
       expect(result).toMatchObject({ cohort: name, attribution: { method: 'gradient' } });
       // A fanned-out member leaves out the deletion/insertion curves (cohort.json does not use them).
       expect(result.analysis.faithfulness).toBeUndefined();
+      expect(result.analysis.faithfulnessStatus).toBeUndefined();
       expect(await env.UPLOADS.get(`upload:v1:${row.id}`)).toBeNull();
     }
   });

@@ -10,6 +10,7 @@ import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, inject, it } from 'vitest';
 import type { Env } from '../../functions/worker/env.ts';
 import { type JobState, type JobView, inputKeyOf } from '../../functions/worker/job.ts';
+import { resultSettled } from './settled.ts';
 
 const env = workerEnv as Env;
 const ecg = inject('ecgFiles');
@@ -54,11 +55,12 @@ async function jobOf(id: string): Promise<JobView> {
   return (await response.json()) as JobView;
 }
 
-/** Polls GET /api/jobs/{id} until the job has ended. */
+/** Polls GET /api/jobs/{id} until the job has ended (and a done job's result has its curves: ./settled.ts). */
 async function jobEnded(id: string, timeoutMs = 120_000): Promise<JobView> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const view = await jobOf(id);
+    if (view.status === 'done') await resultSettled(id, timeoutMs);
     if (view.status === 'done' || view.status === 'failed') return view;
     if (Date.now() > until) throw new Error(`job ${id} still ${view.status} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));

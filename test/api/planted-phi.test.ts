@@ -12,6 +12,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { zipSync } from 'fflate';
 import { afterEach, beforeEach, describe, expect, inject, it, vi } from 'vitest';
 import type { Env } from '../../functions/worker/env.ts';
+import { resultSettled } from './settled.ts';
 
 const env = workerEnv as Env;
 const ecg = inject('ecgFiles');
@@ -69,6 +70,7 @@ describe('planted identifiers in an upload', () => {
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
 
+    await resultSettled(id);
     const stored = await env.RESULTS.getWithMetadata(`result:v1:${id}`, 'text');
     expect(stored.value).not.toBeNull();
     expect(plantedIn(stored.value!)).toEqual([]);

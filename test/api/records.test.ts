@@ -8,6 +8,7 @@ import { describe, expect, inject, it } from 'vitest';
 import type { Env } from '../../functions/worker/env.ts';
 import { zipSync } from 'fflate';
 import { checkResult, decodeFloat32 } from '../../functions/core/result.ts';
+import { resultSettled } from './settled.ts';
 
 const env = workerEnv as Env;
 const ecg = inject('ecgFiles');
@@ -79,7 +80,8 @@ describe('uploading, reading and deleting a result', () => {
     expect(days).toBeCloseTo(7, 5);
     expect(key.expiration).toBeGreaterThan(Date.now() / 1000 + 6.9 * 86_400);
 
-    // GET returns the stored result: the one schema, this record, this model and method.
+    // GET returns the stored result: the one schema, this record, this model and method (after its curves came).
+    await resultSettled(id);
     const got = await call(`/api/records/${id}`);
     expect(got.status).toBe(200);
     const result = checkResult(await got.json());

@@ -9,6 +9,7 @@
 import { env as workerEnv, exports } from 'cloudflare:workers';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Env } from '../../functions/worker/env.ts';
+import { asciiJsonText } from '../../functions/core/json-ascii.ts';
 import { checkResult, decodeFloat32, encodeFloat32 } from '../../functions/core/result.ts';
 import { MAX_SHARED_RESULT_BYTES } from '../../functions/worker/results.ts';
 import { handleFreeRequest } from '../../functions/worker/free.ts';
@@ -47,8 +48,10 @@ beforeAll(async () => {
   const created = await call('/api/records', { method: 'POST', body: form });
   expect(created.status).toBe(201);
   const { id } = (await created.json()) as { id: string };
-  const result = (await (await call(`/api/records/${id}`)).json()) as Record<string, unknown>;
-  shared = { ...result, provenance: { computedIn: 'browser', engine: { runtime: 'onnxruntime-web', executionProvider: 'wasm', numThreads: 2 } } };
+  const result = (await (await call(`/api/records/${id}`)).json()) as Record<string, unknown> & { analysis: Record<string, unknown> };
+  // The server stores its result before adding the faithfulness curves; a browser's result is whole (here: without them).
+  const { faithfulnessStatus: _pending, ...analysis } = result.analysis;
+  shared = { ...result, analysis, provenance: { computedIn: 'browser', engine: { runtime: 'onnxruntime-web', executionProvider: 'wasm', numThreads: 2 } } };
 });
 
 function post(body: BodyInit, query = '', headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<Response> {
@@ -140,6 +143,26 @@ describe('POST /api/results: sharing a result computed in the browser', () => {
     const partial = clone();
     partial.attribution.progress = { done: 4, total: 64 };
     expect(await refused(JSON.stringify(partial), 422, 'result_invalid')).toMatch(/partial/u);
+
+    // Only the server adds curves later; a shared result that waits for them would wait forever.
+    const pending = clone();
+    pending.analysis.faithfulnessStatus = 'pending';
+    expect(await refused(JSON.stringify(pending), 422, 'result_invalid')).toMatch(/faithfulnessStatus/u);
+
+    // A model-input signal that is no encoded array (it is drawn, so it must decode).
+    const signal = clone();
+    signal.input.signalMv = { data: 'é'.repeat(16) };
+    expect(await refused(JSON.stringify(signal), 422, 'result_invalid')).toMatch(/signal/u);
+  });
+
+  it('takes the ASCII form the share client sends (non-ASCII as \\u escapes) as the same result', async () => {
+    const named = clone();
+    named.record.name = 'Ruhe-EKG – Ärztin Ø 12 µV 🫀';
+    const response = await post(asciiJsonText(JSON.stringify(named)));
+    expect(response.status).toBe(201);
+    const { id } = (await response.json()) as { id: string };
+    const stored = (await (await call(`/api/records/${id}`)).json()) as { record: { name: string } };
+    expect(stored.record.name).toBe(named.record.name);
   });
 
   it('refuses a result that does not say it was computed in the browser, or joins a cohort', async () => {

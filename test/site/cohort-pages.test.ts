@@ -3,8 +3,10 @@
  * Static: the real `leadlight cohort` (3 AF + 3 NORM CPSC records, labels from ../shared/data/ecg/labels.csv,
  * gradient-x-input to keep it fast) writes a cohort folder into a temporary cohorts/ directory; the site is built
  * from it (LEADLIGHT_COHORTS_DIR, into a temporary outDir) and served by a small static server; the page must show
- * every section at 375 and 1440 px with the numbers of its cohort.json, and its sections must be the very same HTML
- * as the standalone DIR/index.html (one renderer). Live: real uploads with the fields cohort and label to the
+ * every section at 375 and 1440 px with the numbers of its cohort.json (the box plots with the adjusted p-values),
+ * show the average beats of V1 and V6 only until the reader ticks another lead (no script: the stylesheet's lead
+ * picker), print the picked figures without the picker, and its sections must be the very same HTML as the
+ * standalone DIR/index.html (one renderer). Live: real uploads with the fields cohort and label to the
  * `wrangler dev` server of the global setup, then /cohorts/live/?name=… must render what GET /api/cohorts/{name} says.
  * Screenshots go to test-artifacts/ (gitignored).
  */
@@ -75,9 +77,14 @@ interface CohortFile {
   class: string;
   groups: { positive: string; control: string };
   records: { path: string; label: string; outcome: string }[];
-  leadTests: { lead: string; pValue: number; significant: boolean }[];
+  leadTests: { lead: string; pValue: number; pAdjusted?: number; significant: boolean }[];
   averageBeats: Record<string, unknown>;
   outcomes: Record<string, number>;
+}
+
+/** The leads whose centre-aligned average-beat figures the page shows (laid out with a height). */
+function visibleBeatLeads(page: Page): Promise<string[]> {
+  return page.$$eval('#beats > .beat-grid > .lead-beat', (figures) => figures.filter((f) => f.getBoundingClientRect().height > 0).map((f) => (f as HTMLElement).dataset.lead ?? ''));
 }
 
 /** What the page shows of each section, read in the browser. */
@@ -111,9 +118,10 @@ function expectSectionsMatch(shown: Awaited<ReturnType<typeof sections>>, cohort
   expect(shown.leadBoxes.map((b) => b.lead)).toEqual([...LEAD_ORDER]);
   for (const t of cohort.leadTests) {
     const box = shown.leadBoxes.find((b) => b.lead === t.lead)!;
-    const p = t.pValue < 1e-3 ? t.pValue.toExponential(1) : t.pValue.toFixed(3);
-    expect(box.p).toBe(`p = ${p}`);
-    expect(box.star).toBe(t.pValue < 1e-4);
+    const pText = (p: number) => (p < 1e-3 ? p.toExponential(1) : p.toFixed(3));
+    expect(t.pAdjusted).toBeDefined();
+    expect(box.p).toBe(`padj = ${pText(t.pAdjusted!)}`);
+    expect(box.star).toBe(t.pAdjusted! < 1e-4);
   }
   expect(shown.leadRows).toBe(cohort.leadTests.length);
   expect(shown.beatFigures).toBe(12);
@@ -179,6 +187,29 @@ describe('a static cohort page built from leadlight cohort output', () => {
       await page.close();
     });
   }
+
+  it('shows the average beats of V1 and V6 only until the reader ticks another lead, without script', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${site.url}/cohorts/${name}/`);
+    expect(await page.$$('script')).toHaveLength(0);
+    expect(await visibleBeatLeads(page)).toEqual(['V1', 'V6']);
+    await page.check('#beats .beat-picker input[value="aVF"]');
+    await page.uncheck('#beats .beat-picker input[value="V6"]');
+    expect(await visibleBeatLeads(page)).toEqual(['aVF', 'V1']);
+    await page.close();
+  });
+
+  it('prints the picked beat figures whole and leaves out the lead picker', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${site.url}/cohorts/${name}/`);
+    await page.emulateMedia({ media: 'print' });
+    expect(await page.isHidden('#beats .beat-picker')).toBe(true);
+    expect(await visibleBeatLeads(page)).toEqual(['V1', 'V6']);
+    const breaks = await page.$$eval('#scatter figure, #leads .lead-box, #beats .lead-beat', (fs) => [...new Set(fs.map((f) => getComputedStyle(f).breakInside))]);
+    expect(breaks).toEqual(['avoid']);
+    await page.pdf({ path: join(artifacts, 'cohort-static-print.pdf') });
+    await page.close();
+  });
 
   it('shows the same section HTML as the standalone report of leadlight cohort (one renderer)', async () => {
     const page = await browser.context.newPage();

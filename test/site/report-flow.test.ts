@@ -162,12 +162,16 @@ describe('uploading an ECG and reading its report', () => {
     expect(Number(qrsV1)).toBeCloseTo(full.analysis.waves.relevanceByLead.V1.qrs, 3);
   });
 
-  it('draws the deletion and insertion curves with the areas against random the API computed', async () => {
+  it('draws the deletion and insertion curves, which the server adds after the report, with the areas it computed', async () => {
     const id = reportUrl.split('/r/')[1];
-    const full = (await (await fetch(`${baseUrl}/api/records/${id}`)).json()) as {
-      analysis: { faithfulness: { deletion: { areaVsRandom: number }; insertion: { areaVsRandom: number } } };
-    };
     expect(await page.isVisible('#faithfulness-section')).toBe(true);
+    // The page shows "computing the curves" until the second write, then draws them without a reload.
+    await page.waitForFunction(() => !document.getElementById('faithfulness-figures')!.hidden && Boolean(document.getElementById('deletion-summary')!.dataset.area), null, { timeout: 120_000 });
+    expect(await page.isVisible('#faithfulness-pending')).toBe(false);
+    const full = (await (await fetch(`${baseUrl}/api/records/${id}`)).json()) as {
+      analysis: { faithfulness: { deletion: { areaVsRandom: number }; insertion: { areaVsRandom: number } }; faithfulnessStatus?: string };
+    };
+    expect(full.analysis.faithfulnessStatus).toBeUndefined();
     for (const kind of ['deletion', 'insertion'] as const) {
       const shown = await page.$eval(`#${kind}-summary`, (e) => Number((e as HTMLElement).dataset.area));
       expect(shown).toBe(full.analysis.faithfulness[kind].areaVsRandom);
@@ -180,6 +184,20 @@ describe('uploading an ECG and reading its report', () => {
       });
       expect(inked).toBeGreaterThan(200);
     }
+  });
+
+  it('lists what the model saw: every step from the file to the model input, in order, with the padding masked', async () => {
+    const id = reportUrl.split('/r/')[1];
+    const full = (await (await fetch(`${baseUrl}/api/records/${id}`)).json()) as { input: { steps: { step: string; description: string }[] } };
+    // A0003 lasts 10 s: shorter than either model's window, so the input ends in zero padding.
+    const kinds = full.input.steps.map((s) => s.step);
+    expect(kinds.slice(0, 3)).toEqual(['read', 'units', 'leads']);
+    expect(kinds.slice(-4)).toEqual(['resample', 'window', 'pad', 'layout']);
+    expect(await page.isVisible('#model-saw-section')).toBe(true);
+    const shown = await page.$$eval('#model-steps li', (li) => li.map((x) => [(x as HTMLElement).dataset.step, x.querySelector('span')!.textContent]));
+    expect(shown).toEqual(full.input.steps.map((s) => [s.step, s.description]));
+    expect(await page.textContent('#model-steps')).toContain('÷ gain 1000/mV');
+    expect(await page.textContent('#legend-note')).toContain('its relevance is masked');
   });
 
   it('offers the JSON and CSV downloads', async () => {

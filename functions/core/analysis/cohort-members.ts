@@ -12,6 +12,8 @@ import { packBeats } from './beat-codec.ts';
 import { averageBeatsAcrossRecords, buildCohort, chooseGroups, type AverageBeatInput, type BeatSource, type CohortJson, type CohortModelInfo } from './cohort.ts';
 import { canonicalClass } from './criteria.ts';
 import type { WaveRelevanceByLead } from './cohort-stats.ts';
+import { summariseAgreement, type MethodPair, type MethodPairSummary } from './method-agreement.ts';
+import type { SanityStepSummary } from './sanity-metrics.ts';
 
 /**
  * The model class a cohort is attributed to when no class is given: every label that is not the normal
@@ -172,8 +174,33 @@ export interface CohortDetail {
   completeness: { sum: number; expected: number };
 }
 
+/**
+ * Issue 16, item 3: the cohort-level method agreement (`leadlight cohort --methods`): per method pair the mean and
+ * median over records of the pairwise Spearman correlations each record keeps as `records[i].methodAgreement`.
+ */
+export interface CohortMethodAgreement {
+  methods: string[];
+  over: string;
+  pairs: MethodPairSummary[];
+}
+
+/**
+ * Issue 16, item 2: the cascading-randomisation sanity check over a seeded subset of the cohort's records
+ * (`leadlight cohort --sanity`; Adebayo et al., NeurIPS 2018, §3.1), summarised per method and cascade step.
+ */
+export interface CohortSanity {
+  seed: number;
+  /** The records checked (cohort paths), a seeded sample of the analysed ones. */
+  records: string[];
+  cascade: string;
+  metrics: string;
+  methods: { method: string; steps: number | null; cascadeSteps: SanityStepSummary[] }[];
+}
+
 /** cohort.json: the contract's fields (buildCohort) plus the run's extras. */
 export type CohortOutput = CohortJson & {
+  methodAgreement?: CohortMethodAgreement;
+  sanity?: CohortSanity;
   steps: number | null;
   labelsFile: string;
   errors: CohortError[];
@@ -193,6 +220,8 @@ export interface CohortMember {
   path: string;
   label: string;
   summary: MemberSummary;
+  /** `leadlight cohort --methods`: the record's pairwise method agreement (method-agreement.ts). */
+  methodAgreement?: MethodPair[];
 }
 
 /** The summary a cohort's Durable Object keeps of a member: no beats (packed apart), no warnings or timings. */
@@ -231,6 +260,9 @@ export interface AssembleCohortInput {
   errors?: CohortError[];
   /** The groups; default `chooseGroups` on the members' labels. */
   groups?: { positive: string; control: string };
+  /** The methods of the members' `methodAgreement` (`leadlight cohort --methods`). */
+  agreementMethods?: string[];
+  sanity?: CohortSanity;
 }
 
 /** Significant digits the average-beat arrays keep in cohort.json: exact to the eye, a third of the JSON's size. */
@@ -277,8 +309,22 @@ export function assembleCohort(input: AssembleCohortInput): CohortOutput {
     Object.fromEntries(labels.map((label) => [label, members.filter((m) => m.label === label && m.summary.averageBeatRAligned).map((m) => ({ path: m.path, beat: m.summary.averageBeatRAligned as BeatSource }))])),
     'r-peak',
   );
+  // Issue 16: each record's method agreement beside its entry, and their summary per method pair.
+  const agreementByPath = new Map(members.flatMap((m) => (m.methodAgreement ? [[m.path, m.methodAgreement] as const] : [])));
+  const trust: Pick<CohortOutput, 'methodAgreement' | 'sanity'> = {
+    ...(input.agreementMethods ? {
+      methodAgreement: {
+        methods: input.agreementMethods,
+        over: 'per record: Spearman ρ of the signed maps (map), of |relevance| (absMap) over the samples × 12 leads of the model input (zero padding excluded), and of the 12 lead relevances (leads); here their mean and median over the records',
+        pairs: summariseAgreement(cohort.records.flatMap((r) => (agreementByPath.has(r.path) ? [agreementByPath.get(r.path)!] : []))),
+      },
+    } : {}),
+    ...(input.sanity ? { sanity: input.sanity } : {}),
+  };
   return {
     ...cohort,
+    records: agreementByPath.size > 0 ? cohort.records.map((r) => (agreementByPath.has(r.path) ? { ...r, methodAgreement: agreementByPath.get(r.path) } : r)) : cohort.records,
+    ...trust,
     averageBeats: roundBeats(cohort.averageBeats),
     steps: input.steps,
     labelsFile: input.labelsFile,

@@ -5,7 +5,9 @@
  * (EHJ-DH 2026) found ECG attribution methods to disagree, and ask for several methods side by side.
  */
 import { LEAD_ORDER } from '../record.ts';
+import { decodeFloat32, type Result } from '../result.ts';
 import { midRanks } from './ranksum.ts';
+import { meanAndMedian } from './sanity-metrics.ts';
 
 export interface MethodMap {
   method: string;
@@ -69,4 +71,59 @@ export function methodAgreement(maps: readonly MethodMap[], signalSamples: numbe
       pairs.push({ a: a.method, b: b.method, map: pearson(a.map, b.map), absMap: pearson(a.absMap, b.absMap), leads: pearson(a.leads, b.leads) });
     }
   return pairs;
+}
+
+/** What `over` says in a method-agreement report: the variables the correlations run over. */
+export function agreementOver(signalSamples: number): string {
+  return `${signalSamples} samples × 12 leads of the model input (zero padding excluded); leads: the 12 lead relevances`;
+}
+
+/**
+ * Method agreement of one record's results (one per method, same record, model and class): the pairwise Spearman
+ * correlations of `methodAgreement` on the results' decoded maps and lead relevances (Storås et al., JAMIA 2025 —
+ * several methods side by side). The same function serves `leadlight compare` and `leadlight cohort --methods`.
+ */
+export function agreementOfResults(results: readonly Result[]): { pairs: MethodPair[]; signalSamples: number } {
+  const signalSamples = (results[0].input as { signalSamples?: number }).signalSamples ?? results[0].input.samples;
+  const pairs = methodAgreement(
+    results.map((r) => ({ method: r.attribution.method, relevance: decodeFloat32(r.attribution.relevance), leadRelevance: r.analysis.leadRelevance })),
+    signalSamples,
+  );
+  return { pairs, signalSamples };
+}
+
+type Centre = { mean: number | null; median: number | null };
+
+/** A method pair's agreement over a cohort: mean and median of each correlation over the records where it is defined. */
+export interface MethodPairSummary {
+  a: string;
+  b: string;
+  /** Records with this pair (a correlation left undefined by a constant map is left out of its own mean). */
+  n: number;
+  map: Centre;
+  absMap: Centre;
+  leads: Centre;
+}
+
+/** Per method pair, the mean and median over records of the pairwise Spearman correlations (cohort.json `methodAgreement`). */
+export function summariseAgreement(perRecord: readonly (readonly MethodPair[])[]): MethodPairSummary[] {
+  const order: string[] = [];
+  const byPair = new Map<string, MethodPair[]>();
+  for (const pairs of perRecord)
+    for (const p of pairs) {
+      const key = `${p.a}\0${p.b}`;
+      if (!byPair.has(key)) {
+        byPair.set(key, []);
+        order.push(key);
+      }
+      byPair.get(key)!.push(p);
+    }
+  const centre = (values: (number | null)[]): Centre => {
+    const { mean, median } = meanAndMedian(values);
+    return { mean, median };
+  };
+  return order.map((key) => {
+    const list = byPair.get(key)!;
+    return { a: list[0].a, b: list[0].b, n: list.length, map: centre(list.map((p) => p.map)), absMap: centre(list.map((p) => p.absMap)), leads: centre(list.map((p) => p.leads)) };
+  });
 }

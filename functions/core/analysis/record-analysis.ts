@@ -1,6 +1,7 @@
 /**
  * The per-record analyses of the result JSON (`analysis`), after Bender et al. 2023 and beyond:
- * (a)/(b) mean relevance and lead relevance on the model input (zero padding included, as the paper);
+ * (a)/(b) mean relevance and lead relevance on the model input (over its whole length, as the paper, with the
+ *     relevance of the zero padding masked; every analysis here sees only the first `signalSamples` samples);
  * (c) beats — R-peaks fused over all 12 leads of the recording, heart rate, and the average beat of signal and
  *     relevance per lead on the model-input time base (the paper's centre window, and R-aligned);
  * waves — P/QRS/T boundaries per beat, relevance summed per wave and lead, and the comparison with the textbook
@@ -161,7 +162,7 @@ export function analyseSignal(record: EcgRecord, input: ModelInput): SignalAnaly
 
 /** The analyses of one relevance map (`className` is the attributed class), given the signal analysis. */
 export function analyseRelevance(signal: SignalAnalysis, input: ModelInput, relevance: Float32Array, className: string) {
-  const { meanRelevance, leadRelevance } = summariseRelevance(relevance, input.samples);
+  const { meanRelevance, leadRelevance } = summariseRelevance(relevance, input.samples, input.signalSamples);
   const fs = signal.fsHz;
   const inputRelevance = LEAD_ORDER.map((_, k) => column(relevance, k, LEAD_ORDER.length, input.signalSamples));
   const tryAverage = (alignment: BeatAlignment) => {

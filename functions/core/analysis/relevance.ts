@@ -1,8 +1,10 @@
 /**
  * Per-record relevance summaries of Bender et al. 2023 (../shared/docs/bender2023-methods.md):
- * analysis (a) — the mean relevance M_n over all samples and leads of the model input (zero-padded samples
- * included) and the outcome TP/FP/FN/TN from the probability, the class threshold and the ground truth;
- * analysis (b) — the lead relevance M_n,k, the mean over samples of one lead.
+ * analysis (a) — the mean relevance M_n over all samples and leads of the model input and the outcome TP/FP/FN/TN
+ * from the probability, the class threshold and the ground truth; analysis (b) — the lead relevance M_n,k, the mean
+ * over samples of one lead. Given the signal length, the zero padding is masked (its relevance counts as 0, issue 16
+ * item 7) while the mean stays over the whole input as in the paper: for integrated gradients from a zero baseline
+ * the padding's relevance is exactly 0, so the paper's numbers are unchanged, and no method's padding can move them.
  *
  * Relevance arrives as the attribution produces it: a Float32Array of shape [samples, 12], row-major
  * (sample, lead), leads in LEAD_ORDER (functions/core/record.ts). Sums run in float64.
@@ -19,23 +21,30 @@ export interface RelevanceSummary {
   leadRelevance: Record<LeadName, number>;
   /** Samples per lead the means were taken over (the model-input length, padding included). */
   samples: number;
+  /** Rows whose relevance was summed; the rest (zero padding) were masked. */
+  signalSamples: number;
 }
 
 const LEADS = LEAD_ORDER.length;
 
 /**
  * M_n and M_n,k of one record (Bender et al. 2023, analyses (a) and (b)): means over every sample of the model
- * input, zero-padded samples included, exactly as the paper averages the whole relevance array.
+ * input as the paper averages the whole relevance array, with the relevance of the zero padding — rows from
+ * `signalSamples` on (default: none) — masked to 0, so that nothing on the padding changes a summary.
  * Throws `request_invalid` when the array is not [samples, 12] and `signal_invalid` when it holds non-finite values.
  */
-export function summariseRelevance(relevance: ArrayLike<number>, samples?: number): RelevanceSummary {
+export function summariseRelevance(relevance: ArrayLike<number>, samples?: number, signalSamples?: number): RelevanceSummary {
   const length = relevance.length;
   const rows = samples ?? length / LEADS;
   if (!Number.isInteger(rows) || rows < 1 || rows * LEADS !== length) {
     throw new LeadlightError('request_invalid', `The relevance must have shape [samples, 12] (row-major, one value per sample and lead); got ${length} values${samples === undefined ? '' : ` for ${samples} samples`}.`);
   }
+  const kept = signalSamples ?? rows;
+  if (!Number.isInteger(kept) || kept < 0 || kept > rows) {
+    throw new LeadlightError('request_invalid', `The signal length must be a whole number from 0 to ${rows} samples; got ${signalSamples}.`);
+  }
   const sums = new Float64Array(LEADS);
-  for (let j = 0; j < rows; j++) {
+  for (let j = 0; j < kept; j++) {
     const base = j * LEADS;
     for (let k = 0; k < LEADS; k++) {
       const v = relevance[base + k];
@@ -51,7 +60,7 @@ export function summariseRelevance(relevance: ArrayLike<number>, samples?: numbe
     total += sums[k];
     leadRelevance[LEAD_ORDER[k]] = sums[k] / rows;
   }
-  return { meanRelevance: total / (rows * LEADS), leadRelevance, samples: rows };
+  return { meanRelevance: total / (rows * LEADS), leadRelevance, samples: rows, signalSamples: kept };
 }
 
 /**
@@ -82,6 +91,8 @@ export interface RecordRelevanceInput {
   /** Relevance [samples, 12] row-major in LEAD_ORDER. */
   relevance: ArrayLike<number>;
   samples?: number;
+  /** Rows that hold signal; the relevance of the rest (zero padding) is masked. */
+  signalSamples?: number;
 }
 
 export interface RecordSummary {
@@ -96,7 +107,7 @@ export interface RecordSummary {
 
 /** One cohort.json record entry (contract.md, "Cohorts") from the record's relevance and prediction. */
 export function summariseRecord(input: RecordRelevanceInput): RecordSummary {
-  const { meanRelevance, leadRelevance } = summariseRelevance(input.relevance, input.samples);
+  const { meanRelevance, leadRelevance } = summariseRelevance(input.relevance, input.samples, input.signalSamples);
   const outcome = classifyOutcome(input.probability, input.threshold, input.label === input.positiveLabel);
   return {
     path: input.path,

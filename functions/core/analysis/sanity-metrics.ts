@@ -8,6 +8,7 @@
  *   lie fully inside the image.
  * A method that passes the check gives maps that change with the weights: both numbers fall far below 1.
  */
+import { seededRandom } from '../random.ts';
 import { midRanks } from './ranksum.ts';
 
 /** |relevance| of the first `signalSamples` rows, scaled by the largest |value| (all zeros stay zeros). */
@@ -78,4 +79,75 @@ export function ssim(a: Float64Array, b: Float64Array, rows: number, cols: numbe
       count++;
     }
   return total / count;
+}
+
+/** Mean and median of the defined values (null/NaN left out); both null when none is defined. */
+export function meanAndMedian(values: readonly (number | null)[]): { mean: number | null; median: number | null; n: number } {
+  const v = values.filter((x): x is number => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return { mean: null, median: null, n: 0 };
+  const mid = v.length >> 1;
+  return { mean: v.reduce((a, b) => a + b, 0) / v.length, median: v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2, n: v.length };
+}
+
+/** What the cascade compares every randomised map with: the original map's |relevance| ranks and image. */
+export interface SanityReference {
+  signalSamples: number;
+  ranks: Float64Array;
+  image: Float64Array;
+}
+
+/** The reference of an original map (Adebayo et al. 2018, §3: the map of the trained model). */
+export function sanityReference(relevance: Float32Array, signalSamples: number): SanityReference {
+  return { signalSamples, ranks: absRanks(relevance, signalSamples), image: normalisedAbs(relevance, signalSamples) };
+}
+
+/**
+ * Similarity of a randomised model's map to the original one (Adebayo et al., NeurIPS 2018, §3.1): Spearman's ρ of
+ * |relevance| and SSIM, as the `sanity` command reports them per cascade step.
+ */
+export function compareWithReference(reference: SanityReference, relevance: Float32Array): { spearmanAbs: number | null; ssim: number } {
+  const { signalSamples } = reference;
+  return {
+    spearmanAbs: spearmanOfRanks(reference.ranks, absRanks(relevance, signalSamples)),
+    ssim: ssim(reference.image, normalisedAbs(relevance, signalSamples), signalSamples, 12),
+  };
+}
+
+/** One cascade step of a cohort's sanity summary: the similarity's mean and median over the checked records. */
+export interface SanityStepSummary {
+  /** The layer this step randomised first (its BatchNormalization layers go with it). */
+  layer: string;
+  /** Layers randomised so far, this step's included. */
+  layersRandomised: number;
+  n: number;
+  spearmanAbs: { mean: number | null; median: number | null };
+  ssim: { mean: number | null; median: number | null };
+}
+
+/**
+ * Per cascade step, the mean and median over records of Spearman's ρ of |relevance| and of SSIM (Adebayo et al.,
+ * NeurIPS 2018, §3.1, cascading randomisation summarised over a set of inputs). `perRecord[r][k]` is record r's
+ * similarity at step k; every record has the same steps.
+ */
+export function summariseSanitySteps(steps: readonly { layer: string; layersRandomised: number }[], perRecord: readonly (readonly { spearmanAbs: number | null; ssim: number }[])[]): SanityStepSummary[] {
+  return steps.map((step, k) => {
+    const rho = meanAndMedian(perRecord.map((r) => r[k]?.spearmanAbs ?? null));
+    const s = meanAndMedian(perRecord.map((r) => r[k]?.ssim ?? null));
+    return { ...step, n: rho.n, spearmanAbs: { mean: rho.mean, median: rho.median }, ssim: { mean: s.mean, median: s.median } };
+  });
+}
+
+/**
+ * The records a cohort's sanity check runs on: `size` of `count` indices (all when size ≥ count), drawn by a forward
+ * Fisher–Yates shuffle on one mulberry32 stream seeded with `seed`, returned in ascending order (repeatable).
+ */
+export function sanitySubset(count: number, size: number, seed: number): number[] {
+  const order = Array.from({ length: count }, (_, i) => i);
+  if (size >= count) return order;
+  const rand = seededRandom(seed);
+  for (let i = 0; i < size; i++) {
+    const j = i + Math.floor(rand() * (count - i));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order.slice(0, size).sort((a, b) => a - b);
 }

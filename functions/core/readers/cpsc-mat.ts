@@ -15,7 +15,7 @@
  * the reader then asks for the `.hea` (`record_incomplete`).
  */
 import { LeadlightError } from '../errors.ts';
-import type { InputFile, RawRecord, RecordWarning } from '../record.ts';
+import { type InputFile, type RawRecord, type RecordWarning, unitConversion } from '../record.ts';
 import { type MatFile, type MatValue, isMatV5, parseMatV5 } from './matlab.ts';
 import type { EcgReader, ReadOptions } from './types.ts';
 
@@ -152,6 +152,8 @@ export const cpscMatReader: EcgReader = {
       samplingRateHz,
       channels,
       warnings,
+      // CPSC 2018 `data` holds millivolts (Liu et al. 2018): used as stored.
+      conversions: [{ ...unitConversion('mV', 1), description: 'values of "data" in mV (CPSC 2018), used as they are' }],
     };
     const age = field(rec, 'age');
     if (age?.kind === 'numeric' && age.data.length === 1 && Number.isFinite(age.data[0]) && age.data[0] >= 0 && age.data[0] <= 130) {

@@ -20,7 +20,7 @@
  * line (and column) that stopped the reader.
  */
 import { LeadlightError } from '../errors.ts';
-import { type InputFile, type RawChannel, type RawRecord, type RecordWarning, LEAD_ORDER, leadNameOf } from '../record.ts';
+import { type InputFile, type RawChannel, type RawRecord, type RecordWarning, LEAD_ORDER, groupConversions, leadNameOf, numberText, unitConversion } from '../record.ts';
 import { markEmptyChannels } from './edf.ts';
 import type { EcgReader, ReadOptions } from './types.ts';
 
@@ -630,9 +630,12 @@ export function readCsv(file: InputFile, options: ReadOptions): RawRecord {
   const allIntegers = leadColumns.every((k) => values[k].every((v) => !Number.isFinite(v) || Number.isInteger(v)));
   const statedUnits = leadColumns.filter((k) => columnUnitToMv[k] !== undefined);
   const toMv: number[] = header.map(() => 1);
+  // Where each column's factor came from, for the record's conversions (issue 16, item 7).
+  const source: string[] = header.map(() => '');
   let unitless = leadColumns;
   if (meta.countToMv !== undefined && (allIntegers || statedUnits.length === 0)) {
     for (const k of leadColumns) toMv[k] = meta.countToMv;
+    for (const k of leadColumns) source[k] = 'gain';
     unitless = [];
   } else {
     if (meta.countToMv !== undefined) {
@@ -640,18 +643,26 @@ export function readCsv(file: InputFile, options: ReadOptions): RawRecord {
     }
     const firstStated = statedUnits.length ? columnUnitToMv[statedUnits[0]] : undefined;
     for (const k of statedUnits) toMv[k] = columnUnitToMv[k]!;
+    for (const k of statedUnits) source[k] = "the column's unit";
     unitless = leadColumns.filter((k) => columnUnitToMv[k] === undefined);
     if (firstStated !== undefined) {
       // a column without a unit beside columns with one takes the unit of the first such column
       for (const k of unitless) toMv[k] = firstStated;
+      for (const k of unitless) source[k] = 'the unit of the first column with one';
       unitless = [];
     }
   }
   if (unitless.length) {
     let factor: number;
-    if (meta.unitToMv !== undefined) factor = meta.unitToMv;
-    else if (options.units) factor = unitFactorToMv(options.units)!;
-    else {
+    let from: string;
+    if (meta.unitToMv !== undefined) {
+      factor = meta.unitToMv;
+      from = 'the units line';
+    } else if (options.units) {
+      factor = unitFactorToMv(options.units)!;
+      from = 'the units given with the upload';
+    } else {
+      from = 'assumed from the values';
       let maxAbs = 0;
       for (const k of unitless) for (const v of values[k]) if (Number.isFinite(v) && Math.abs(v) > maxAbs) maxAbs = Math.abs(v);
       const guess = maxAbs <= 0.05 ? 'V' : maxAbs <= 30 ? 'mV' : 'uV';
@@ -662,6 +673,7 @@ export function readCsv(file: InputFile, options: ReadOptions): RawRecord {
       });
     }
     for (const k of unitless) toMv[k] = factor;
+    for (const k of unitless) source[k] = from;
   }
 
   const channels: RawChannel[] = [];
@@ -689,9 +701,24 @@ export function readCsv(file: InputFile, options: ReadOptions): RawRecord {
   if (emptyLabels.length) {
     warnings.push({ code: 'lead_empty', message: `Column${emptyLabels.length > 1 ? 's' : ''} ${emptyLabels.join(', ')} ${emptyLabels.length > 1 ? 'are' : 'is'} empty and treated as not recorded.` });
   }
+  const conversions = groupConversions(
+    leadColumns.map((k) => ({
+      label: labels[k],
+      conversion:
+        source[k] === 'gain'
+          ? { kind: 'gain' as const, description: `integer counts ÷ gain ${numberText(1 / toMv[k])}/mV (the file's resolution or gain line) → mV`, gain: 1 / toMv[k], fromUnit: 'mV', mvPerValue: toMv[k] }
+          : (() => {
+              const c = unitConversion(UNIT_NAME[toMv[k]] ?? `units of ${numberText(toMv[k])} mV`, toMv[k]);
+              return { ...c, description: `${c.description} (${source[k]})` };
+            })(),
+    })),
+  );
   // Filled but constant columns (e.g. all zeros) are treated like empty ones: not recorded.
-  return { name: file.name, format: 'csv', samplingRateHz: fsHz, channels: markEmptyChannels(channels, warnings), warnings };
+  return { name: file.name, format: 'csv', samplingRateHz: fsHz, channels: markEmptyChannels(channels, warnings), warnings, conversions };
 }
+
+/** Names of the voltage units by their factor to mV. */
+const UNIT_NAME: Record<number, string> = { 1: 'mV', 1e-3: 'µV', 1000: 'V', 1e-6: 'nV' };
 
 function round(x: number): number {
   return Math.round(x * 1e6) / 1e6;

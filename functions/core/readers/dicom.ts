@@ -12,7 +12,7 @@
  * time are read; every other attribute (names, ids, birth date, institution) is skipped unread.
  */
 import { LeadlightError } from '../errors.ts';
-import type { InputFile, RawChannel, RawRecord, RecordWarning } from '../record.ts';
+import { type InputFile, type RawChannel, type RawRecord, type RecordWarning, type SignalConversion, groupConversions, numberText } from '../record.ts';
 import { inflateBounded } from './archive.ts';
 import { markEmptyChannels } from './edf.ts';
 import { SCP_LEAD_NAMES } from './scp-ecg.ts';
@@ -240,6 +240,8 @@ export interface DicomMultiplexGroup {
   samples: number;
   channels: { label: string; raw: Int32Array; samplesMv: Float64Array }[];
   warnings: RecordWarning[];
+  /** Per channel, how its counts became mV (PS3.3 C.10.9.1.4: value = count × sensitivity × correction + baseline). */
+  conversions?: { label: string; conversion: Omit<SignalConversion, 'channels'> }[];
 }
 
 /**
@@ -327,12 +329,14 @@ function decodeGroup(group: Dataset, options: ReadOptions): DicomMultiplexGroup 
   const warnings: RecordWarning[] = [];
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const channels: DicomMultiplexGroup['channels'] = [];
+  const conversions: NonNullable<DicomMultiplexGroup['conversions']> = [];
   for (let c = 0; c < nChannels; c++) {
     const def = defs[c];
     const sensitivity = decimal(def, T.sensitivity) ?? 1;
     const correction = decimal(def, T.correctionFactor) ?? 1;
     const baseline = decimal(def, T.baseline) ?? 0;
     let toMv = unitToMv(def);
+    const unit = toMv === undefined ? 'µV' : toMv === 1e-3 ? 'µV' : toMv === 1 ? 'mV' : toMv === 1e3 ? 'V' : 'nV';
     if (toMv === undefined) {
       toMv = 1e-3;
       warnings.push({ code: 'units_assumed', message: `Channel ${c + 1} states no sensitivity units; microvolts were assumed.` });
@@ -345,8 +349,21 @@ function decodeGroup(group: Dataset, options: ReadOptions): DicomMultiplexGroup 
       mv[n] = (raw[n] * scale + baseline) * toMv;
     }
     channels.push({ label: channelLabel(def, c), raw, samplesMv: mv });
+    conversions.push({
+      label: channelLabel(def, c),
+      conversion: {
+        kind: 'gain',
+        description:
+          `counts × sensitivity ${numberText(sensitivity)} ${unit}${correction !== 1 ? ` × correction ${numberText(correction)}` : ''}${baseline ? ` + baseline ${numberText(baseline)} ${unit}` : ''}` +
+          `${toMv !== 1 ? `, × ${numberText(toMv)} mV/${unit}` : ''} → mV`,
+        gain: 1 / scale,
+        baseline: -baseline / scale,
+        fromUnit: unit,
+        mvPerValue: scale * toMv,
+      },
+    });
   }
-  const out: DicomMultiplexGroup = { samplingRateHz: fsHz, samples: nSamples, channels, warnings };
+  const out: DicomMultiplexGroup = { samplingRateHz: fsHz, samples: nSamples, channels, warnings, conversions };
   const label = text(group, T.groupLabel);
   if (label) out.label = label;
   return out;
@@ -362,6 +379,7 @@ export function readDicom(file: InputFile, options: ReadOptions): RawRecord {
   const channels: RawChannel[] = group.channels.map((c) => ({ label: c.label, samplesMv: c.samplesMv }));
   const warnings = [...group.warnings];
   const record: RawRecord = { name: file.name, format: 'dicom', samplingRateHz: group.samplingRateHz, channels: markEmptyChannels(channels, warnings), warnings };
+  if (group.conversions) record.conversions = groupConversions(group.conversions);
   if (startTime) record.startTime = startTime;
   if (ageYears !== undefined) record.ageYears = ageYears;
   if (sex) record.sex = sex;

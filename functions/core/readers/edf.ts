@@ -15,7 +15,7 @@
  * and the start time are kept; patient code, name and birth date are dropped.
  */
 import { LeadlightError } from '../errors.ts';
-import { type InputFile, type RawChannel, type RawRecord, type RecordWarning, leadNameOf } from '../record.ts';
+import { type InputFile, type RawChannel, type RawRecord, type RecordWarning, type SignalConversion, gainConversion, groupConversions, leadNameOf } from '../record.ts';
 import type { EcgReader, ReadOptions } from './types.ts';
 
 const MAX_SIGNALS = 512;
@@ -263,14 +263,17 @@ export function readEdf(file: InputFile, options: ReadOptions): RawRecord {
     acc += s.samplesPerRecord * bytesPerSample;
   }
   const channels: RawChannel[] = [];
+  const conversions: { label: string; conversion: Omit<SignalConversion, 'channels'> }[] = [];
   for (const { s, index } of chosen) {
     if (s.digitalMax <= s.digitalMin) {
       throw new LeadlightError('header_syntax', `Signal "${s.label}" has digital maximum ${s.digitalMax} not above its minimum ${s.digitalMin}; the header is damaged.`);
     }
     let toMv = toMvFactor(s.physicalDimension);
+    let unit = toMv === 1 ? 'mV' : toMv === 1e-3 ? 'µV' : toMv === 1e3 ? 'V' : toMv === 1e-6 ? 'nV' : `${toMv} mV`;
     if (toMv === undefined) {
       const guess = guessMvFactor(s);
       toMv = guess.factor;
+      unit = guess.unit;
       warnings.push({
         code: 'units_assumed',
         message: `Signal "${s.label}" has physical dimension "${s.physicalDimension}", which is not a voltage unit, so its units could not be determined; from its physical range ${s.physicalMin} to ${s.physicalMax} it was taken as ${guess.unit}. Check the amplitudes.`,
@@ -278,6 +281,9 @@ export function readEdf(file: InputFile, options: ReadOptions): RawRecord {
     }
     const gain = ((s.physicalMax - s.physicalMin) / (s.digitalMax - s.digitalMin)) * toMv;
     const offsetMv = s.physicalMin * toMv - s.digitalMin * gain;
+    // As counts through a gain (Kemp 1992): physical = (d − baseline) / countsPerUnit, baseline the count of 0 units.
+    const countsPerUnit = (s.digitalMax - s.digitalMin) / (s.physicalMax - s.physicalMin);
+    conversions.push({ label: s.label, conversion: gainConversion(countsPerUnit, s.digitalMin - s.physicalMin * countsPerUnit, unit, toMv) });
     const out = new Float64Array(samplesPerChannel);
     let n = 0;
     for (let r = 0; r < recordCount; r++) {
@@ -302,6 +308,7 @@ export function readEdf(file: InputFile, options: ReadOptions): RawRecord {
     samplingRateHz: spr / recordDurationS,
     channels: markEmptyChannels(channels, warnings),
     warnings,
+    conversions: groupConversions(conversions),
   };
   if (startTime) record.startTime = startTime;
   if (reserved.startsWith('EDF+') || reserved.startsWith('BDF+')) Object.assign(record, patientOf(ascii(b, 8, 80), startTime));

@@ -9,7 +9,7 @@
  */
 import { crc32 } from './archive.ts';
 import { LeadlightError } from '../errors.ts';
-import type { InputFile, RawChannel, RawRecord, RecordWarning } from '../record.ts';
+import { type InputFile, type RawChannel, type RawRecord, type RecordWarning, type SignalConversion, groupConversions, numberText } from '../record.ts';
 import type { EcgReader, ReadOptions } from './types.ts';
 import { type XmlElement, DEFAULT_XML_LIMITS, childrenOf, decodeBase64, parseXml, sniffXmlRoot, textAt } from './xml.ts';
 
@@ -56,7 +56,7 @@ function museSex(root: XmlElement): 'M' | 'F' | undefined {
 }
 
 /** Decodes one `<LeadData>` to mV, checking the declared sample count and CRC. */
-function readLead(lead: XmlElement, options: ReadOptions, warnings: RecordWarning[]): RawChannel {
+function readLead(lead: XmlElement, options: ReadOptions, warnings: RecordWarning[], conversions: { label: string; conversion: Omit<SignalConversion, 'channels'> }[]): RawChannel {
   const label = textAt(lead, 'LeadID');
   if (!label) throw syntax('has a LeadData without LeadID');
   const declared = numberAt(lead, 'LeadSampleCountTotal');
@@ -87,6 +87,8 @@ function readLead(lead: XmlElement, options: ReadOptions, warnings: RecordWarnin
   const n = declared ?? samples;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const scale = unitsPerBit * toMv;
+  const unit = units === 'MICROVOLTS' ? 'µV' : units === 'MILLIVOLTS' ? 'mV' : units.toLowerCase();
+  conversions.push({ label, conversion: { kind: 'gain', description: `counts × ${numberText(unitsPerBit)} ${unit} per bit (LeadAmplitudeUnitsPerBit) → mV`, gain: 1 / unitsPerBit, baseline: 0, fromUnit: unit, mvPerValue: scale } });
   const samplesMv = new Float32Array(n);
   for (let k = 0; k < n; k++) samplesMv[k] = view.getInt16(2 * k, true) * scale;
   return { label, samplesMv };
@@ -111,13 +113,15 @@ export async function readGeMuseXml(main: InputFile, options: ReadOptions): Prom
   const leads = childrenOf(chosen, 'LeadData');
   if (leads.length === 0) throw new LeadlightError('lead_missing', 'The GE MUSE XML waveform has no LeadData; export the ECG with its waveforms.');
   if (leads.length > 64) throw syntax(`has ${leads.length} leads in one waveform, more than a resting ECG can have`);
-  const channels = leads.map((lead) => readLead(lead, options, warnings));
+  const conversions: { label: string; conversion: Omit<SignalConversion, 'channels'> }[] = [];
+  const channels = leads.map((lead) => readLead(lead, options, warnings, conversions));
   const record: RawRecord = {
     name: main.name,
     format: 'ge-muse-xml',
     samplingRateHz: base * 10 ** exponent,
     channels,
     warnings,
+    conversions: groupConversions(conversions),
   };
   const startTime = museStartTime(root);
   if (startTime) record.startTime = startTime;

@@ -9,7 +9,7 @@
  * LOINC 21612-7), sex (`administrativeGenderCode`); never ids, names or birth times.
  */
 import { LeadlightError } from '../errors.ts';
-import type { InputFile, RawChannel, RawRecord, RecordWarning } from '../record.ts';
+import { type InputFile, type RawChannel, type RawRecord, type RecordWarning, type SignalConversion, groupConversions, numberText } from '../record.ts';
 import type { EcgReader, ReadOptions } from './types.ts';
 import { type XmlElement, DEFAULT_XML_LIMITS, childOf, childrenOf, descendantsOf, parseXml, pathOf, sniffXmlRoot } from './xml.ts';
 
@@ -33,6 +33,8 @@ function isoFromHl7Ts(ts: string | undefined): string | undefined {
 interface SequenceSetData {
   channels: RawChannel[];
   fsHz: number | undefined;
+  /** Per channel: origin + scale × digits, in mV (issue 16, item 7). */
+  conversions: { label: string; conversion: Omit<SignalConversion, 'channels'> }[];
 }
 
 function parseNumberAttr(element: XmlElement | undefined, what: string): number {
@@ -80,6 +82,7 @@ function parseDigits(text: string, maxSamples: number, lead: string): Float64Arr
 /** Reads one `sequenceSet`: its time increment and its lead sequences (in mV). */
 function readSequenceSet(set: XmlElement, options: ReadOptions, warnings: RecordWarning[]): SequenceSetData {
   const channels: RawChannel[] = [];
+  const conversions: SequenceSetData['conversions'] = [];
   let fsHz: number | undefined;
   for (const component of childrenOf(set, 'component')) {
     const sequence = childOf(component, 'sequence');
@@ -120,8 +123,20 @@ function readSequenceSet(set: XmlElement, options: ReadOptions, warnings: Record
     const b = scaleValue * scaleToMv;
     for (let k = 0; k < digits.length; k++) samplesMv[k] = a + b * digits[k];
     channels.push({ label: code, samplesMv });
+    const scaleUnit = scale!.attributes.unit ?? '';
+    conversions.push({
+      label: code,
+      conversion: {
+        kind: 'gain',
+        description: `digits × scale ${numberText(scaleValue)} ${scaleUnit}${originValue ? ` + origin ${numberText(originValue)} ${origin!.attributes.unit ?? ''}` : ''} (SLIST_PQ) → mV`,
+        gain: scaleValue === 0 ? 0 : 1 / scaleValue,
+        baseline: b === 0 ? 0 : -a / b,
+        fromUnit: scaleUnit,
+        mvPerValue: b,
+      },
+    });
   }
-  return { channels, fsHz };
+  return { channels, fsHz, conversions };
 }
 
 function sequenceSetsOf(series: XmlElement): XmlElement[] {
@@ -182,7 +197,7 @@ export async function readHl7Aecg(main: InputFile, options: ReadOptions): Promis
   }
   if (!chosen) throw new LeadlightError('lead_missing', 'The HL7 aECG has no MDC_ECG_LEAD_* waveform sequences; export the ECG with its waveforms.');
   if (chosen.fsHz === undefined) throw new LeadlightError('sampling_rate_unsupported', 'The HL7 aECG waveform has no time sequence with an increment, so its sampling rate is unknown.');
-  const record: RawRecord = { name: main.name, format: 'hl7-aecg', samplingRateHz: chosen.fsHz, channels: chosen.channels, warnings };
+  const record: RawRecord = { name: main.name, format: 'hl7-aecg', samplingRateHz: chosen.fsHz, channels: chosen.channels, warnings, conversions: groupConversions(chosen.conversions) };
   const startTime = isoFromHl7Ts(
     chosenTime ?? pathOf(root, 'effectiveTime/center')?.attributes.value ?? pathOf(root, 'effectiveTime/low')?.attributes.value,
   );

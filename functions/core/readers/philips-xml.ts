@@ -10,7 +10,7 @@
  * file was available to confirm their layout). Only age, sex and the acquisition date/time are kept.
  */
 import { LeadlightError } from '../errors.ts';
-import type { InputFile, RawRecord, RecordWarning } from '../record.ts';
+import { type InputFile, type RawRecord, type RecordWarning, numberText } from '../record.ts';
 import type { EcgReader, ReadOptions } from './types.ts';
 import { decodeXli, restoreLimbLeads } from './xli.ts';
 import { type XmlElement, DEFAULT_XML_LIMITS, decodeBase64, parseXml, pathOf, sniffXmlRoot, textAt } from './xml.ts';
@@ -170,7 +170,14 @@ export async function readPhilipsXml(main: InputFile, options: ReadOptions): Pro
     for (let i = 0; i < keep; i++) samplesMv[i] = lead[i] * toMv;
     return { label: labels[k], samplesMv };
   });
-  const record: RawRecord = { name: main.name, format: 'philips-xml', samplingRateHz: fs, channels, warnings };
+  const record: RawRecord = {
+    name: main.name,
+    format: 'philips-xml',
+    samplingRateHz: fs,
+    channels,
+    warnings,
+    conversions: [{ kind: 'gain', description: `counts × resolution ${numberText(resolutionUv)} µV → mV`, gain: 1 / resolutionUv, baseline: 0, fromUnit: 'µV', mvPerValue: toMv }],
+  };
   const startTime = philipsStartTime(root);
   if (startTime) record.startTime = startTime;
   const age = philipsAgeYears(root, startTime);

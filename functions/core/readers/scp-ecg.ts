@@ -15,7 +15,7 @@
  * numbered 0-based throughout) are read with the count Section 6 holds, within those two, with a warning.
  */
 import { LeadlightError } from '../errors.ts';
-import type { InputFile, RawChannel, RawRecord, RecordWarning } from '../record.ts';
+import { type InputFile, type RawChannel, type RawRecord, type RecordWarning, numberText } from '../record.ts';
 import { markEmptyChannels } from './edf.ts';
 import type { EcgReader, ReadOptions } from './types.ts';
 
@@ -331,6 +331,16 @@ export function readScp(file: InputFile, options: ReadOptions): RawRecord {
     samplingRateHz: 1e6 / intervalUs,
     channels: markEmptyChannels(channels, warnings),
     warnings,
+    conversions: [
+      {
+        kind: 'gain',
+        description: `${differences ? `${differences === 1 ? 'first' : 'second'} differences summed, then ` : ''}counts × amplitude multiplier ${numberText(avmNv)} nV (section 6) → mV`,
+        gain: 1 / avmNv,
+        baseline: 0,
+        fromUnit: 'nV',
+        mvPerValue: avmNv * 1e-6,
+      },
+    ],
   };
   const s1 = map.get(1);
   if (s1) readHeaderTags(b, v, s1, record);

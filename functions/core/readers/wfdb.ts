@@ -13,7 +13,7 @@
  * (as wfdb-python's smooth_frames) with a warning. Multi-segment records and FLAC formats are refused clearly.
  */
 import { LeadlightError } from '../errors.ts';
-import type { InputFile, RawChannel, RawRecord, RecordWarning } from '../record.ts';
+import { type InputFile, type RawChannel, type RawRecord, type RecordWarning, gainConversion, groupConversions } from '../record.ts';
 import { type MatFile, type MatValue, isMatV4, isMatV5, parseMat } from './matlab.ts';
 import type { EcgReader, ReadOptions } from './types.ts';
 import { type WfdbHeader, type WfdbSignalSpec, decodeHeaderText, looksLikeWfdbHeader, parseWfdbHeader } from './wfdb-header.ts';
@@ -329,6 +329,9 @@ function toRawRecord(rec: WfdbDigitalRecord): RawRecord {
     samplingRateHz: header.samplingRateHz * (uniformSpf ?? 1),
     channels,
     warnings,
+    conversions: groupConversions(
+      signals.map(({ spec }) => ({ label: spec.description, conversion: gainConversion(spec.adcGain, spec.baseline, spec.units, mvPerUnit(spec.units) ?? 1) })),
+    ),
   };
   if (header.startTime) raw.startTime = header.startTime;
   if (header.ageYears !== undefined) raw.ageYears = header.ageYears;

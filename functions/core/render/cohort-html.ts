@@ -3,17 +3,52 @@
  * static report of `leadlight cohort` (functions/cli/cohort-report.ts), the site's static cohort pages
  * (site/src/pages/cohorts/[name].astro) and its live cohort page (site/src/scripts/cohort-live.ts), so the three
  * render one cohort.json identically. Sections follow Bender et al. 2023 (../shared/docs/bender2023-methods.md):
- * (a) mean relevance vs probability with the threshold and TP/FP/FN/TN, (b) per-lead box plots of M_n,k per group
- * with the one-sided rank-sum p-values (marked when p < 1e-4), (c) average beats per group and lead with the
- * variance band, coloured by relevance (diverging, red positive, blue negative — the scale of
- * site/src/scripts/colours.ts), then the wave-level criteria comparison (clinical-criteria.md) and a per-record
- * table. Pure ECMAScript: runs in Node, the browser and at site build time. Styles: COHORT_CSS, scoped to an element
- * with the class `cohort-report`.
+ * (a) mean relevance vs probability with the threshold, coloured by TP/FP/FN/TN, captioned with Spearman's ρ and its
+ * bootstrap interval, (b) per-lead box plots of M_n,k per group with the Benjamini–Hochberg adjusted one-sided
+ * rank-sum p-values (★ when the adjusted p < 1e-4; the raw p and the AUC effect with its interval beside them),
+ * (c) average beats per group and lead with the variance band, coloured by relevance (diverging, red positive, blue
+ * negative — the scale of site/src/scripts/colours.ts), for the leads the reader picks (V1 and V6 by default; a
+ * CSS-only checkbox picker, so the pages need no script), then the wave-level criteria comparison
+ * (clinical-criteria.md) and a per-record table. The figures are inline SVG with role="img" and an aria-label, and
+ * print (COHORT_CSS's print rules: the picked figures whole, the picker hidden). Pure ECMAScript: runs in Node, the
+ * browser and at site build time. Styles: COHORT_CSS, scoped to an element with the class `cohort-report`.
  */
 import { spearmanRho } from '../analysis/cohort-stats.ts';
 import type { CohortOutput } from '../analysis/cohort-members.ts';
 import type { AverageBeatAggregate, BoxStats } from '../analysis/cohort.ts';
-import { LEAD_ORDER } from '../record.ts';
+import { LeadlightError } from '../errors.ts';
+import { LEAD_ORDER, type LeadName } from '../record.ts';
+
+/** The leads whose average beats a report shows until the reader picks others (Bender et al. 2023 show V1 and V6). */
+export const DEFAULT_BEAT_LEADS: readonly LeadName[] = ['V1', 'V6'];
+
+/** Choices of the renderer that cohort.json does not hold. */
+export interface CohortRenderOptions {
+  /** The leads whose average-beat figures are shown (checked in the picker); DEFAULT_BEAT_LEADS when not given. */
+  beatLeads?: readonly LeadName[];
+}
+
+/**
+ * The leads of a `--beat-leads` value (`V1,V6`, `II, aVF`): comma-separated lead names, matched regardless of
+ * case, each at most once, returned in LEAD_ORDER. Throws `option_invalid` naming the valid leads for anything else.
+ */
+export function parseBeatLeads(text: string): LeadName[] {
+  const names = text.split(',').map((n) => n.trim());
+  const valid = `the leads ${LEAD_ORDER.join(', ')}`;
+  if (names.every((n) => n === '')) throw new LeadlightError('option_invalid', `--beat-leads takes one or more of ${valid}, separated by commas; got "${text}".`);
+  const picked = new Set<LeadName>();
+  for (const name of names) {
+    const lead = LEAD_ORDER.find((l) => l.toLowerCase() === name.toLowerCase());
+    if (!lead) throw new LeadlightError('option_invalid', `--beat-leads: "${name}" is not a lead; give ${valid}, separated by commas (e.g. V1,V6).`);
+    picked.add(lead);
+  }
+  return LEAD_ORDER.filter((l) => picked.has(l));
+}
+
+/** The p-value a lead test's box plot shows and marks: BH-adjusted, or the raw p of a cohort.json from before issue 16. */
+export function shownLeadP(test: { pValue: number; pAdjusted?: number }): number {
+  return test.pAdjusted ?? test.pValue;
+}
 
 // The diverging relevance scale of the site (site/src/scripts/colours.ts): neutral grey at 0, red +1, blue −1.
 const LEVELS = 12;
@@ -42,7 +77,10 @@ function classRules(): string {
     return `.cohort-report .outcome-${k}{color:${s.colour}}.cohort-report .outcome-key-${k}{border:2px solid ${s.colour};background:${filled ? s.colour : 'transparent'};border-radius:${round ? '50%' : '2px'}}`;
   }).join('');
   const columns = Array.from({ length: MAX_BEAT_COLUMNS }, (_, i) => `.cohort-report .lead-beat.cols-${i + 1}{grid-template-columns:repeat(${i + 1},minmax(0,1fr))}`).join('');
-  return `${groups}\n${outcomes}\n${columns}\n`;
+  // The lead picker of figure (c): with a picker in the section, a lead's beat figures show only while its box is
+  // checked (a browser without :has() drops both rules and shows all twelve).
+  const picked = `.cohort-report section:has(> .beat-picker) .lead-beat{display:none}\n${LEAD_ORDER.map((l) => `.cohort-report section:has(> .beat-picker input[value="${l}"]:checked) .lead-beat.lead-${l}`).join(',')}{display:grid}`;
+  return `${groups}\n${outcomes}\n${columns}\n${picked}\n`;
 }
 
 /** Escapes text for HTML element content and attribute values. */
@@ -118,6 +156,20 @@ function paddedRange(values: readonly number[], symmetric = false): [number, num
 // ---------------------------------------------------------------------------------------------------------------
 // (a) scatter
 
+/** Spearman's ρ(M_n, C_n) with its bootstrap interval (cohort.json's relevanceVsProbability), else recomputed without one. */
+function rhoOf(cohort: CohortOutput): { rho: number | null; ci95: [number, number] | null; resamples: number | null; seed: number | null } {
+  const r = cohort.relevanceVsProbability;
+  if (r) return { rho: r.rho, ci95: r.ci95, resamples: r.resamples, seed: r.seed };
+  return { rho: spearman(cohort.records.map((x) => x.probability), cohort.records.map((x) => x.meanRelevance)), ci95: null, resamples: null, seed: null };
+}
+
+/** The caption of figure (a): ρ and its interval, as text (HTML). */
+function rhoText(cohort: CohortOutput): string {
+  const { rho, ci95, resamples, seed } = rhoOf(cohort);
+  const interval = ci95 ? `, 95 % bootstrap interval <span class="rho-ci">[${fmt(ci95[0])}, ${fmt(ci95[1])}]</span> (${resamples} resamples, seed ${seed})` : ' (no bootstrap interval in this cohort.json)';
+  return `Spearman's ρ(M<sub>n</sub>, C<sub>n</sub>) = <span class="rho">${fmt(rho)}</span>${rho === null ? '' : interval} over ${cohort.records.length} ECGs.`;
+}
+
 export function scatterSvg(cohort: CohortOutput): string {
   const W = 480;
   const H = 340;
@@ -127,7 +179,10 @@ export function scatterSvg(cohort: CohortOutput): string {
   const x = (p: number) => m.l + p * (W - m.l - m.r);
   const y = (v: number) => m.t + (1 - (v - ylo) / (yhi - ylo)) * (H - m.t - m.b);
   const parts: string[] = [];
-  parts.push(`<svg viewBox="0 0 ${W} ${H}" class="big-text" role="img" aria-label="Mean relevance against probability of ${escapeHtml(cohort.class)}, one point per ECG">`);
+  const { rho, ci95 } = rhoOf(cohort);
+  const rhoLabel = rho === null ? '' : `; Spearman's rho ${fmt(rho)}${ci95 ? ` (95 % interval ${fmt(ci95[0])} to ${fmt(ci95[1])})` : ''}`;
+  const counts = (['TP', 'FN', 'FP', 'TN'] as const).map((k) => `${cohort.outcomes[k]} ${OUTCOME_STYLE[k].name}`).join(', ');
+  parts.push(`<svg viewBox="0 0 ${W} ${H}" class="big-text" role="img" aria-label="Mean relevance against probability of ${escapeHtml(cohort.class)}, one point per ECG coloured by outcome (${counts})${rhoLabel}">`);
   for (const t of ticks(ylo, yhi)) parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${r2(y(t))}" y2="${r2(y(t))}" class="grid"/><text x="${m.l - 6}" y="${r2(y(t)) + 4}" text-anchor="end">${fmtTick(t)}</text>`);
   for (const t of ticks(0, 1)) parts.push(`<line x1="${r2(x(t))}" x2="${r2(x(t))}" y1="${m.t}" y2="${H - m.b}" class="grid"/><text x="${r2(x(t))}" y="${H - m.b + 16}" text-anchor="middle">${fmtTick(t)}</text>`);
   parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${r2(y(0))}" y2="${r2(y(0))}" class="zero"/>`);
@@ -171,7 +226,11 @@ export function boxPlotCards(cohort: CohortOutput): string {
   const cards: string[] = [];
   for (const lead of LEAD_ORDER) {
     const test = cohort.leadTests.find((t) => t.lead === lead);
-    const svg: string[] = [`<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Lead ${lead}: lead relevance per group">`];
+    const shownP = test ? shownLeadP(test) : null;
+    const adjusted = test?.pAdjusted !== undefined;
+    const significant = shownP !== null && shownP < cohort.significanceLevel;
+    const pLabel = test ? `; ${adjusted ? 'adjusted ' : ''}p = ${fmtP(shownP as number)}${significant ? ', significant' : ''}` : '';
+    const svg: string[] = [`<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="Lead ${lead}: lead relevance per group as box plots${pLabel}">`];
     svg.push(`<line x1="4" x2="${W - 4}" y1="${r2(y(0))}" y2="${r2(y(0))}" class="zero"/>`);
     labels.forEach((label, i) => {
       const b = cohort.leadBoxPlots[label]?.[lead] as BoxStats | null | undefined;
@@ -192,12 +251,21 @@ export function boxPlotCards(cohort: CohortOutput): string {
       svg.push('</g>');
     });
     svg.push('</svg>');
-    const mark = test?.significant ? '<span class="star" title="p &lt; 1e-4">★</span>' : '';
-    const pText = test ? `p = ${fmtP(test.pValue)}` : 'no test';
-    cards.push(`<figure class="lead-box${test?.significant ? ' significant' : ''}"><figcaption><b>${lead}</b> ${mark}</figcaption>${svg.join('')}<div class="p">${pText}</div></figure>`);
+    const level = fmtTick(cohort.significanceLevel);
+    const mark = significant ? `<span class="star" title="${adjusted ? 'adjusted ' : ''}p &lt; ${level}">★</span>` : '';
+    let pText = '<div class="p">no test</div>';
+    if (test && adjusted) {
+      const title = `one-sided rank-sum p = ${fmtP(test.pValue)}, Benjamini–Hochberg adjusted over the ${cohort.leadTests.length} leads: ${fmtP(shownP as number)}`;
+      pText = `<div class="p" title="${escapeHtml(title)}">p<sub>adj</sub> = ${fmtP(shownP as number)}</div><div class="p-raw">raw p = ${fmtP(test.pValue)}</div>`;
+    } else if (test) {
+      pText = `<div class="p" title="one-sided rank-sum p (this cohort.json has no adjusted p)">p = ${fmtP(test.pValue)}</div>`;
+    }
+    const effect = test?.effect ? `<div class="effect" title="AUC = U / (n_A n_B) with its 95 % bootstrap percentile interval">AUC ${fmtEffect(test.effect)}</div>` : '';
+    cards.push(`<figure class="lead-box${significant ? ' significant' : ''}"><figcaption><b>${lead}</b> ${mark}</figcaption>${svg.join('')}${pText}${effect}</figure>`);
   }
+  const anyAdjusted = cohort.leadTests.some((t) => t.pAdjusted !== undefined);
   const legend = labels.map((l, i) => `<span class="key"><span class="swatch group-${i % GROUP_COLOURS.length}"></span>${escapeHtml(l)} (n = ${cohort.records.filter((r) => r.label === l).length})</span>`).join(' ');
-  return `<p class="legend">${legend} · shared y-axis from ${fmt(lo)} to ${fmt(hi)} (▲▼ outliers beyond it); grey line = 0 · ★ p &lt; ${fmt(cohort.significanceLevel)}</p><div class="box-grid">${cards.join('')}</div>`;
+  return `<p class="legend">${legend} · shared y-axis from ${fmt(lo)} to ${fmt(hi)} (▲▼ outliers beyond it); grey line = 0 · ★ ${anyAdjusted ? 'Benjamini–Hochberg adjusted p' : 'p'} &lt; ${fmtTick(cohort.significanceLevel)}${anyAdjusted ? ' · under each plot: adjusted p, raw p, AUC [95 % CI]' : ''}</p><div class="box-grid">${cards.join('')}</div>`;
 }
 
 /** AUC with its interval, e.g. `0.91 [0.78, 1]` (issue 16's effect of a rank-sum contrast). */
@@ -210,9 +278,10 @@ export function leadTestTable(cohort: CohortOutput): string {
   // Issue 16: the BH-adjusted p-value and the AUC effect, when the cohort carries them (older cohort.json files do not).
   const extra = cohort.leadTests.some((t) => t.pAdjusted !== undefined);
   const extraCells = (t: CohortOutput['leadTests'][number]) => (extra ? `<td>${t.pAdjusted === undefined ? '—' : fmtP(t.pAdjusted)}</td><td>${fmtEffect(t.effect)}</td>` : '');
-  const rows = cohort.leadTests.map((t) => `<tr${t.significant ? ' class="significant"' : ''}><td>${t.lead}</td><td>${fmt(t.statistic, 6)}</td><td>${fmtP(t.pValue)}</td>${extraCells(t)}<td>${t.method}</td><td>${t.nA} / ${t.nB}</td><td>${t.significant ? '★ yes' : 'no'}</td></tr>`).join('');
+  const marked = (t: CohortOutput['leadTests'][number]) => shownLeadP(t) < cohort.significanceLevel;
+  const rows = cohort.leadTests.map((t) => `<tr${marked(t) ? ' class="significant"' : ''}><td>${t.lead}</td><td>${fmt(t.statistic, 6)}</td><td>${fmtP(t.pValue)}</td>${extraCells(t)}<td>${t.method}</td><td>${t.nA} / ${t.nB}</td><td>${marked(t) ? '★ yes' : 'no'}</td></tr>`).join('');
   const extraHeads = extra ? '<th>p adjusted (BH over the 12 leads)</th><th>AUC [95 % CI]</th>' : '';
-  return `<div class="scroll"><table><thead><tr><th>lead</th><th>W</th><th>p (one-sided, ${escapeHtml(cohort.groups.positive)} &gt; ${escapeHtml(cohort.groups.control)})</th>${extraHeads}<th>method</th><th>n</th><th>p &lt; 1e-4</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  return `<div class="scroll"><table><thead><tr><th>lead</th><th>W</th><th>p (one-sided, ${escapeHtml(cohort.groups.positive)} &gt; ${escapeHtml(cohort.groups.control)})</th>${extraHeads}<th>method</th><th>n</th><th>${extra ? 'adjusted p' : 'p'} &lt; ${fmtTick(cohort.significanceLevel)}</th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
 /** Wave-level tests (issue 16): per wave and lead the rank-sum test of the summed wave relevance, BH per wave. */
@@ -293,9 +362,18 @@ export function beatSection(beats: CohortOutput['averageBeats'], labels: string[
   const lo = -hi;
   const cards = LEAD_ORDER.map((lead) => {
     const panels = present.map((l) => `<div class="beat"><div class="beat-label">${escapeHtml(l)} <span class="muted">(${beats[l][lead].records} ECGs)</span></div>${beatSvg(beats[l][lead], l, lead, [lo, hi], [t0, t1])}</div>`).join('');
-    return `<figure class="lead-beat cols-${Math.min(Math.max(present.length, 1), MAX_BEAT_COLUMNS)}"><figcaption><b>${lead}</b></figcaption>${panels}</figure>`;
+    return `<figure class="lead-beat lead-${lead} cols-${Math.min(Math.max(present.length, 1), MAX_BEAT_COLUMNS)}" data-lead="${lead}"><figcaption><b>${lead}</b></figcaption>${panels}</figure>`;
   }).join('');
   return `<p class="note">${note}</p><div class="beat-grid">${cards}</div>`;
+}
+
+/**
+ * The lead picker of figure (c): one checkbox per lead, the given leads checked. COHORT_CSS shows the beat figures
+ * of the checked leads only (`:has()`, no script); a browser without `:has()` shows all twelve.
+ */
+export function beatLeadPicker(picked: readonly LeadName[]): string {
+  const boxes = LEAD_ORDER.map((lead) => `<label><input type="checkbox" name="beat-lead" value="${lead}"${picked.includes(lead) ? ' checked' : ''}> ${lead}</label>`).join('');
+  return `<fieldset class="beat-picker"><legend>Leads shown</legend>${boxes}</fieldset>`;
 }
 
 export function colourBar(): string {
@@ -353,12 +431,14 @@ export const COHORT_CSS = `
 .cohort-report svg{display:block;width:100%;height:auto;font-size:11px;fill:#333}.cohort-report svg text.small{font-size:9px}.cohort-report svg.big-text{font-size:14px}.cohort-report svg.big-text text.small{font-size:12px}
 .cohort-report .grid{stroke:#eee;stroke-width:1}.cohort-report .zero{stroke:#aaa;stroke-width:1}.cohort-report .threshold{stroke:#333;stroke-width:1.5;stroke-dasharray:6 4}
 .cohort-report .band{fill:#999;fill-opacity:.22;stroke:none}
-.cohort-report .scatter{max-width:640px}
+.cohort-report .scatter{max-width:640px;margin:0}.cohort-report .scatter figcaption{font-size:.9rem;margin-top:4px}
 .cohort-report .stats{display:flex;flex-wrap:wrap;gap:8px;padding:0;list-style:none}.cohort-report .stats li{border:1px solid var(--cr-line);border-radius:6px;padding:4px 10px}
 .cohort-report .legend{display:block}.cohort-report .legend .key{white-space:nowrap;margin-right:10px}.cohort-report .swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:4px;vertical-align:-1px}
 .cohort-report .box-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(104px,1fr));gap:6px}
 .cohort-report .lead-box{margin:0;border:1px solid var(--cr-line);border-radius:6px;padding:4px}.cohort-report .lead-box.significant{border-color:#b03a2e;box-shadow:inset 0 0 0 1px #b03a2e}
 .cohort-report .box-grid+.scroll{margin-top:12px}.cohort-report .lead-box figcaption{text-align:center}.cohort-report .lead-box .p{text-align:center;font-size:.8rem}.cohort-report .star{color:#b03a2e}
+.cohort-report .lead-box .p-raw,.cohort-report .lead-box .effect{text-align:center;font-size:.72rem;color:var(--cr-muted)}
+.cohort-report .beat-picker{border:1px solid var(--cr-line);border-radius:6px;margin:8px 0;padding:4px 8px;display:flex;flex-wrap:wrap;gap:2px 12px}.cohort-report .beat-picker legend{font-size:.85rem;color:var(--cr-muted);padding:0 4px}.cohort-report .beat-picker label{white-space:nowrap;font-size:.9rem;cursor:pointer}
 .cohort-report .beat-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,380px),1fr));gap:10px}.cohort-report svg.beat-svg text.small{font-size:12px}
 .cohort-report .lead-beat{margin:0;border:1px solid var(--cr-line);border-radius:6px;padding:6px;display:grid;gap:6px}
 .cohort-report .lead-beat figcaption{grid-column:1/-1}.cohort-report .beat-label{font-size:.8rem}
@@ -368,7 +448,9 @@ export const COHORT_CSS = `
 .cohort-report code{font-size:.85em}
 ${classRules()}@media (max-width:480px){.cohort-report table{font-size:.8rem}}
 @media print{.cohort-report *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
-.cohort-report section,.cohort-report figure,.cohort-report tr{break-inside:avoid}.cohort-report .scroll{overflow:visible}.cohort-report h2{break-after:avoid}.cohort-report .beat-grid{grid-template-columns:repeat(3,1fr)}.cohort-report .box-grid{grid-template-columns:repeat(6,1fr)}}
+.cohort-report figure,.cohort-report svg,.cohort-report tr,.cohort-report .legend,.cohort-report .box-grid{break-inside:avoid;page-break-inside:avoid}.cohort-report .scroll{overflow:visible}.cohort-report h2,.cohort-report .note{break-after:avoid;page-break-after:avoid}
+.cohort-report svg{max-width:100%;overflow:hidden}.cohort-report .scatter{max-width:15cm}
+.cohort-report .beat-picker{display:none}.cohort-report .beat-grid{grid-template-columns:repeat(2,minmax(0,1fr))}.cohort-report .box-grid{grid-template-columns:repeat(6,minmax(0,1fr))}}
 `;
 
 /** The report's title: groups, model, method and class. */
@@ -383,18 +465,20 @@ export function renderCohortSummary(cohort: CohortOutput): string {
   const negatives = o.FP + o.TN;
   const sensitivity = positives > 0 ? o.TP / positives : null;
   const specificity = negatives > 0 ? o.TN / negatives : null;
-  const rho = spearman(cohort.records.map((r) => r.probability), cohort.records.map((r) => r.meanRelevance));
-  const significant = cohort.leadTests.filter((t) => t.significant).map((t) => t.lead);
+  const { rho } = rhoOf(cohort);
+  const adjusted = cohort.leadTests.some((t) => t.pAdjusted !== undefined);
+  const significant = cohort.leadTests.filter((t) => shownLeadP(t) < cohort.significanceLevel).map((t) => t.lead);
   const steps = cohort.steps === null ? (cohort.method === 'ig' ? 'default mode' : 'n/a') : `${cohort.steps} steps`;
   return `<p class="muted">${cohort.records.length} ECGs analysed${cohort.errors.length ? `, ${cohort.errors.length} could not be analysed` : ''} · model ${escapeHtml(cohort.model.id)} · attribution ${escapeHtml(cohort.method)} (${steps}) of the ${escapeHtml(cohort.class)} logit · threshold ${fmt(cohort.threshold)} · analyses after Bender et al. 2023 (IEEE JBHI).</p>
-<ul class="stats"><li>TP ${o.TP}</li><li>FN ${o.FN}</li><li>FP ${o.FP}</li><li>TN ${o.TN}</li><li>sensitivity ${fmt(sensitivity)}</li><li>specificity ${fmt(specificity)}</li><li>Spearman ρ(M<sub>n</sub>, C<sub>n</sub>) ${fmt(rho)}${cohort.relevanceVsProbability?.ci95 ? ` [95 % CI ${fmt(cohort.relevanceVsProbability.ci95[0])}, ${fmt(cohort.relevanceVsProbability.ci95[1])}]` : ''}</li><li>leads with p &lt; 1e-4: ${significant.length ? significant.join(', ') : 'none'}</li></ul>`;
+<ul class="stats"><li>TP ${o.TP}</li><li>FN ${o.FN}</li><li>FP ${o.FP}</li><li>TN ${o.TN}</li><li>sensitivity ${fmt(sensitivity)}</li><li>specificity ${fmt(specificity)}</li><li>Spearman ρ(M<sub>n</sub>, C<sub>n</sub>) ${fmt(rho)}${cohort.relevanceVsProbability?.ci95 ? ` [95 % CI ${fmt(cohort.relevanceVsProbability.ci95[0])}, ${fmt(cohort.relevanceVsProbability.ci95[1])}]` : ''}</li><li>leads with ${adjusted ? 'adjusted ' : ''}p &lt; ${fmtTick(cohort.significanceLevel)}: ${significant.length ? significant.join(', ') : 'none'}</li></ul>`;
 }
 
 /**
  * All sections of the report in order — (a) scatter, (b) lead box plots and tests, (c) average beats, criteria,
  * records, errors and warnings — as one HTML string for an element with the class `cohort-report`.
  */
-export function renderCohortSections(cohort: CohortOutput): string {
+export function renderCohortSections(cohort: CohortOutput, options: CohortRenderOptions = {}): string {
+  const beatLeads = options.beatLeads ?? DEFAULT_BEAT_LEADS;
   const o = cohort.outcomes;
   const labels = [cohort.groups.positive, cohort.groups.control, ...[...new Set(cohort.records.map((r) => r.label))].filter((l) => l !== cohort.groups.positive && l !== cohort.groups.control)];
   const outcomeKeys = (['TP', 'FN', 'FP', 'TN'] as const).map((k) => {
@@ -406,13 +490,14 @@ export function renderCohortSections(cohort: CohortOutput): string {
   return `<section id="scatter"><h2>(a) Mean relevance vs probability</h2>
 <p class="note">One point per ECG: the probability C<sub>n</sub> of ${escapeHtml(cohort.class)} against the mean relevance M<sub>n</sub> over all samples and leads of the model input. The dashed line is the decision threshold; ${escapeHtml(cohort.groups.positive)} ECGs are circles, the others squares.</p>
 <p class="legend">${outcomeKeys}</p>
-<div class="scatter">${scatterSvg(cohort)}</div></section>
+<figure class="scatter">${scatterSvg(cohort)}<figcaption>${rhoText(cohort)}</figcaption></figure></section>
 <section id="leads"><h2>(b) Relevance per lead</h2>
-<p class="note">Box plots of the lead relevance M<sub>n,k</sub> (mean over the samples of lead k) per group; one-sided Wilcoxon rank-sum test ${escapeHtml(cohort.groups.positive)} &gt; ${escapeHtml(cohort.groups.control)} per lead as R's <code>wilcox.test(alternative = "greater")</code>; ★ marks p &lt; 1e-4 as in the paper.</p>
+<p class="note">Box plots of the lead relevance M<sub>n,k</sub> (mean over the samples of lead k) per group; one-sided Wilcoxon rank-sum test ${escapeHtml(cohort.groups.positive)} &gt; ${escapeHtml(cohort.groups.control)} per lead as R's <code>wilcox.test(alternative = "greater")</code>${cohort.leadTests.some((t) => t.pAdjusted !== undefined) ? ', p adjusted by Benjamini–Hochberg over the 12 leads; ★ marks an adjusted p' : '; ★ marks p'} &lt; ${fmtTick(cohort.significanceLevel)} (the paper's level).</p>
 ${boxPlotCards(cohort)}
 ${leadTestTable(cohort)}</section>
 <section id="beats"><h2>(c) Average beats</h2>
-<p class="legend">Trace coloured by mean relevance ${colourBar()} (red: evidence for ${escapeHtml(cohort.class)}, blue: against) · grey band: ± one standard deviation across ECGs · both groups share one [−1, 1] scale.</p>
+<p class="legend">Trace coloured by mean relevance ${colourBar()} (red: evidence for ${escapeHtml(cohort.class)}, blue: against) · grey band: ± one standard deviation across ECGs · the groups side by side on one [−1, 1] scale · tick the leads to show (${DEFAULT_BEAT_LEADS.join(' and ')} as in the paper unless chosen otherwise).</p>
+${beatLeadPicker(beatLeads)}
 ${beatSection(cohort.averageBeats, labels, "Centre-aligned as the paper: each ECG's average beat over the paper's heart-rate-dependent window, normalised per ECG, averaged per sample across ECGs.")}
 <details><summary>R-peak aligned average beats (−0.4 s to +0.6 s around the R-peak)</summary>
 ${beatSection(cohort.averageBeatsRAligned, labels, 'Each ECG\'s average beat in a fixed window around its R-peaks, aligned at the R-peak (t = 0), then averaged as above.')}
@@ -421,8 +506,30 @@ ${beatSection(cohort.averageBeatsRAligned, labels, 'Each ECG\'s average beat in 
 <p class="note">Per ECG, the relevance of its P-waves, QRS complexes and T-waves is compared with the textbook criteria of ${escapeHtml(cohort.class)} (Bender et al. 2023 found negative relevance on visible P-waves for AF and on concordant T-waves for LBBB). The table counts the ECGs whose relevance agrees with each criterion.</p>
 ${criteriaSection(cohort)}</section>
 ${waveTestSection(cohort)}
+${trustSection(cohort)}
 <section id="records"><h2>Records</h2>
 ${recordTable(cohort)}</section>
 ${errorTable(cohort)}
 ${warnings}`;
+}
+
+/**
+ * Issue 16, items 2 and 3: the cohort's trust checks, when `leadlight cohort --methods/--sanity` computed them —
+ * method agreement per method pair (mean/median over the records of Spearman's ρ; Storås et al., JAMIA 2025) and the
+ * cascading-randomisation sanity check per method and step (Adebayo et al., NeurIPS 2018, §3.1). Empty otherwise.
+ */
+export function trustSection(cohort: CohortOutput): string {
+  const parts: string[] = [];
+  const centre = (c: { mean: number | null; median: number | null }) => `${fmt(c.mean)} / ${fmt(c.median)}`;
+  if (cohort.methodAgreement) {
+    const rows = cohort.methodAgreement.pairs.map((p) => `<tr><td>${escapeHtml(p.a)}</td><td>${escapeHtml(p.b)}</td><td>${p.n}</td><td>${centre(p.map)}</td><td>${centre(p.absMap)}</td><td>${centre(p.leads)}</td></tr>`).join('');
+    parts.push(`<h3>Method agreement</h3><p class="note">Spearman's ρ between the methods' maps per record (signed, |relevance|, the 12 lead relevances), mean / median over the records; each record's values are in cohort.json (<code>records[].methodAgreement</code>).</p>
+<table><thead><tr><th>method A</th><th>method B</th><th>records</th><th>ρ map</th><th>ρ |map|</th><th>ρ leads</th></tr></thead><tbody>${rows}</tbody></table>`);
+  }
+  if (cohort.sanity) {
+    const s = cohort.sanity;
+    const tables = s.methods.map((m) => `<table><caption>${escapeHtml(m.method)}</caption><thead><tr><th>step</th><th>randomised down to</th><th>records</th><th>ρ(|R|) mean / median</th><th>SSIM mean / median</th></tr></thead><tbody>${m.cascadeSteps.map((step, k) => `<tr><td>${k + 1}</td><td>${escapeHtml(step.layer)} (${step.layersRandomised} layers)</td><td>${step.n}</td><td>${centre(step.spearmanAbs)}</td><td>${centre(step.ssim)}</td></tr>`).join('')}</tbody></table>`).join('');
+    parts.push(`<h3>Sanity check by model randomisation</h3><p class="note">Cascading randomisation (Adebayo et al. 2018): ${escapeHtml(s.cascade)}; seed ${s.seed}; on ${s.records.length} record${s.records.length === 1 ? '' : 's'} (${s.records.map(escapeHtml).join(', ')}). A method that passes falls far below 1.</p>${tables}`);
+  }
+  return parts.length ? `<section id="trust"><h2>Trust in the explanation</h2>${parts.join('\n')}</section>` : '';
 }

@@ -64,15 +64,23 @@ export interface PolyphasePlan {
   preRemove: number;
 }
 
-/** Prepares `resample_poly(·, up, down)` for inputs of `inputLength` samples. */
-export function planResamplePoly(inputLength: number, up: number, down: number): PolyphasePlan {
+/**
+ * The anti-aliasing filter `resample_poly(·, up, down)` uses (SciPy defaults): `firwin(2·10·max(up,down)+1,
+ * 1/max(up,down), window=('kaiser', 5.0))` at the upsampled rate; `cutoff` is the fraction of that rate's Nyquist.
+ */
+export function polyphaseFilter(up: number, down: number): { taps: number; cutoff: number; window: 'kaiser'; beta: number; up: number; down: number } {
   if (!Number.isInteger(up) || !Number.isInteger(down) || up < 1 || down < 1) throw new RangeError('up and down must be positive integers');
   const g = gcd(up, down);
-  up /= g;
-  down /= g;
-  const maxRate = Math.max(up, down);
-  const halfLen = 10 * maxRate;
-  const core = firwinLowpass(2 * halfLen + 1, 1 / maxRate, 5.0);
+  const maxRate = Math.max(up / g, down / g);
+  return { taps: 2 * 10 * maxRate + 1, cutoff: 1 / maxRate, window: 'kaiser', beta: 5.0, up: up / g, down: down / g };
+}
+
+/** Prepares `resample_poly(·, up, down)` for inputs of `inputLength` samples. */
+export function planResamplePoly(inputLength: number, up: number, down: number): PolyphasePlan {
+  const filter = polyphaseFilter(up, down);
+  ({ up, down } = filter);
+  const halfLen = (filter.taps - 1) / 2;
+  const core = firwinLowpass(filter.taps, filter.cutoff, filter.beta);
   const nOut = Math.ceil((inputLength * up) / down);
   const nPrePad = down - (halfLen % down);
   const preRemove = Math.floor((halfLen + nPrePad) / down);

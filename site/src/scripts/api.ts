@@ -3,6 +3,7 @@
  * message a person can act on, and the upload with progress (XMLHttpRequest: upload bytes, then the NDJSON
  * progress events of `POST /api/records?stream=1`).
  */
+import { asciiJsonText } from '../../../functions/core/json-ascii.ts';
 
 export interface ApiError {
   status: number;
@@ -87,6 +88,31 @@ export async function fetchResult(id: string): Promise<{ text: string; result: u
   if (!response.ok) throw new ApiFailure(await readApiError(response));
   const text = await response.text();
   return { text, result: JSON.parse(text), expires: response.headers.get('leadlight-expires') };
+}
+
+/** A result's sanity check (issue 16; Adebayo et al. 2018): `GET`/`POST /api/records/{id}/sanity`. */
+export interface SanityState {
+  status: 'queued' | 'running' | 'done' | 'failed';
+  progress?: { done: number; total: number };
+  error?: { code: string; message: string };
+  result?: {
+    method: string;
+    class: string;
+    seed: number;
+    cascadeSteps: { k: number; layer: string; layers: string[]; spearmanAbs: number | null; ssim: number; logit: number }[];
+  };
+}
+
+/** The sanity check's state; 404 when none was started, 409 `sanity_unavailable` when it cannot run on this result. */
+export function fetchSanity(id: string): Promise<SanityState> {
+  return getJson<SanityState>(`/api/records/${encodeURIComponent(id)}/sanity`);
+}
+
+/** Starts the sanity check (or answers the one already asked for). */
+export async function startSanity(id: string): Promise<SanityState> {
+  const response = await fetch(`/api/records/${encodeURIComponent(id)}/sanity`, { method: 'POST', headers: { accept: 'application/json' } });
+  if (!response.ok) throw new ApiFailure(await readApiError(response));
+  return (await response.json()) as SanityState;
 }
 
 export async function deleteResult(id: string, token: string): Promise<void> {
@@ -194,10 +220,11 @@ export async function followJob(id: string, onEvent: (e: JobEvent) => void): Pro
 
 /**
  * Shares a result computed in this browser (private mode): `POST /api/results` with the result JSON as the body —
- * the only request of private mode that carries anything of the analysis, sent only when the user asks for it.
+ * the only request of private mode that carries anything of the analysis, sent only when the user asks for it. Sent
+ * in ASCII (asciiJsonText), which the server decodes far faster: it must fit the Free plan's 10 ms of CPU.
  */
 export async function shareResult(resultJson: string, expiry: string): Promise<Created> {
-  const response = await fetch(`/api/results?expiry=${encodeURIComponent(expiry)}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: resultJson });
+  const response = await fetch(`/api/results?expiry=${encodeURIComponent(expiry)}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: asciiJsonText(resultJson) });
   if (response.status !== 201) throw new ApiFailure(await readApiError(response));
   return (await response.json()) as Created;
 }

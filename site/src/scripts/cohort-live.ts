@@ -4,9 +4,11 @@
  * the cohort's records are still analysed, shows the progress (done, failed, total, a bar) and the failures so far,
  * asking again every few seconds; once it ends, it renders cohort.json with the shared section renderers
  * (functions/core/render/cohort-html.ts), so it looks exactly like the static cohort pages, and offers it as a
- * download. API errors are shown with the API's message.
+ * download. The leads ticked in the average-beat picker stay ticked when a running cohort is drawn again. API errors
+ * are shown with the API's message.
  */
 import type { CohortError, CohortOutput } from '../../../functions/core/analysis/cohort-members.ts';
+import type { LeadName } from '../../../functions/core/record.ts';
 import { cohortTitle, errorTable, renderCohortSections, renderCohortSummary } from '../../../functions/core/render/cohort-html.ts';
 import { readApiError } from './api.ts';
 
@@ -67,7 +69,10 @@ export function initLiveCohortPage(): void {
     document.title = `Cohort ${name} · Leadlight`;
     $('cohort-title').textContent = `Cohort ${name}: ${cohortTitle(cohort)}`;
     $('cohort-summary').innerHTML = renderCohortSummary(cohort);
-    $('cohort-sections').innerHTML = renderCohortSections(cohort);
+    // The reader's picks of beat leads survive the redraws while the cohort runs (the defaults on the first one).
+    const picker = $('cohort-sections').querySelectorAll<HTMLInputElement>('.beat-picker input');
+    const beatLeads = picker.length > 0 ? [...picker].filter((i) => i.checked).map((i) => i.value as LeadName) : undefined;
+    $('cohort-sections').innerHTML = renderCohortSections(cohort, beatLeads ? { beatLeads } : {});
     article.dataset.cohort = name;
     article.dataset.records = String(cohort.records.length);
     if (objectUrl) URL.revokeObjectURL(objectUrl);

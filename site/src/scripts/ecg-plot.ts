@@ -17,7 +17,7 @@ export interface EcgPlotData {
   signalMv: Float32Array;
   /** Relevance, row-major [samples, 12]. */
   relevance: Float32Array;
-  /** Samples that come from the recording; the rest is zero padding (drawn hatched). */
+  /** Samples that come from the recording; the rest is zero padding (shaded, its trace grey: its relevance is masked). */
   recordedSamples: number;
 }
 
@@ -29,14 +29,16 @@ export interface EcgPlotOptions {
 }
 
 const MM_PER_S = 25;
+/** Trace colour of the zero padding: a light grey, distinct from the neutral relevance colour. */
+export const PADDING_TRACE = '#b8b8b8';
 const MM_PER_MV = 10;
 const LABEL_MM = 12;
 
-/** Per-lead scale factors that map relevance to [−1, 1]. */
+/** Per-lead scale factors that map relevance to [−1, 1], from the recorded samples only (padding is masked). */
 export function normalisers(data: EcgPlotData, normalisation: Normalisation): number[] {
   const n = data.leads.length;
   const maxAbs = new Array<number>(n).fill(0);
-  for (let s = 0; s < data.samples; s++) {
+  for (let s = 0; s < Math.min(data.samples, data.recordedSamples); s++) {
     for (let k = 0; k < n; k++) {
       const a = Math.abs(data.relevance[s * n + k]);
       if (a > maxAbs[k]) maxAbs[k] = a;
@@ -166,8 +168,15 @@ export function drawEcg(canvas: HTMLCanvasElement, data: EcgPlotData, options: E
     }
     // One path per colour bin.
     const paths: Path2D[] = Array.from({ length: 2 * LEVELS + 1 }, () => new Path2D());
+    const padding = new Path2D();
     const k = p.lead;
     for (let s = p.fromSample; s < p.toSample - 1; s++) {
+      if (s + 1 >= data.recordedSamples) {
+        // The padding's relevance is masked in every summary: its trace is grey, never coloured.
+        padding.moveTo(xOf(p, s), yOf(data.signalMv[s * n + k]));
+        padding.lineTo(xOf(p, s + 1), yOf(data.signalMv[(s + 1) * n + k]));
+        continue;
+      }
       const r = 0.5 * (data.relevance[s * n + k] + data.relevance[(s + 1) * n + k]) * scale[k];
       const path = paths[binOf(r) + LEVELS];
       path.moveTo(xOf(p, s), yOf(data.signalMv[s * n + k]));
@@ -180,6 +189,9 @@ export function drawEcg(canvas: HTMLCanvasElement, data: EcgPlotData, options: E
       ctx.lineWidth = i === LEVELS ? 1.1 : 1.6;
       ctx.stroke(paths[i]);
     }
+    ctx.strokeStyle = PADDING_TRACE;
+    ctx.lineWidth = 1.1;
+    ctx.stroke(padding);
     if (options.layout === '3x4' && p.xMm > LABEL_MM) {
       // Column separator, as on clinical printouts.
       ctx.beginPath();

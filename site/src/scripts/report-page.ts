@@ -7,7 +7,7 @@
  */
 import './zod-jitless.ts';
 import { decodeFloat32, type EncodedArray, type Result } from '../../../functions/core/result.ts';
-import { ApiFailure, deleteResult, fetchResult, followJob } from './api.ts';
+import { ApiFailure, type SanityState, deleteResult, fetchResult, fetchSanity, followJob, startSanity } from './api.ts';
 import { drawLegend } from './colours.ts';
 import { type EcgPlotData, type Layout, type Normalisation, drawBeat, drawEcg } from './ecg-plot.ts';
 import { drawFaithfulnessCurve } from './faithfulness-plot.ts';
@@ -95,6 +95,7 @@ export function initReportPage(): void {
     fetchResult(id).then(({ text, result, expires }) => {
       $('loading').hidden = true;
       render(id, text, result as Result);
+      if ((result as Result).analysis.faithfulnessStatus === 'pending') void waitForCurves(id);
       if (expires) $('expiry-note').textContent = expires === 'never' ? 'Kept until deleted.' : `Kept until ${new Date(expires).toLocaleString()}, then deleted automatically.`;
     });
   show()
@@ -184,8 +185,129 @@ function render(id: string, text: string, result: Result): void {
   shownPartial = null;
   $('report-actions').hidden = false;
   wireActions(id, text, result, { relevance, signal, canvas, hasPlot: plotData !== null });
+  void initSanity(id, result);
   $('loading').hidden = true;
   $('report').hidden = false;
+}
+
+/**
+ * Deletion and insertion curves (issue 16): only final results carry them; a server result is stored first and
+ * gets them in a second write (`analysis.faithfulnessStatus: "pending"` until then), which `waitForCurves` fetches.
+ */
+function renderFaithfulness(result: Result): void {
+  const a = result.attribution;
+  const pending = result.analysis.faithfulnessStatus === 'pending' && !result.analysis.faithfulness;
+  $('faithfulness-pending').hidden = !pending;
+  $('faithfulness-figures').hidden = pending;
+  const faithfulness = result.analysis.faithfulness;
+  $('faithfulness-section').hidden = !faithfulness && !pending;
+  if (faithfulness) {
+    const orders = typeof faithfulness.randomOrders === 'number' ? faithfulness.randomOrders : 'the';
+    $('faithfulness-note').textContent =
+      `The samples of the recording (all leads, padding excluded) ranked by relevance, highest first, are set to the baseline (deletion) or restored from it (insertion); ` +
+      `the line is the logit of ${a.class}. Dashed: the mean of ${orders} random orders (seed ${faithfulness.seed}); grey: their range. ` +
+      'A faithful map makes the logit fall faster than random on deletion and rise faster on insertion. The summary is the area between the curve and the random mean (logit × fraction; positive = better than random).';
+    for (const kind of ['deletion', 'insertion'] as const) {
+      const curve = faithfulness[kind];
+      drawFaithfulnessCurve($(`${kind}-curve`) as HTMLCanvasElement, curve, kind);
+      const area = curve.areaVsRandom;
+      const summary = $(`${kind}-summary`);
+      summary.dataset.area = String(area ?? '');
+      summary.textContent = `${kind === 'deletion' ? 'Deletion' : 'Insertion'}: area vs random ${typeof area === 'number' ? `${area >= 0 ? '+' : ''}${fmt(area, 3)}` : '—'}`;
+    }
+  }
+}
+
+/** Polls a stored result whose curves are pending until they are there (every 3 s, for up to 5 minutes). */
+async function waitForCurves(id: string): Promise<void> {
+  for (let waitedMs = 0; waitedMs < 5 * 60_000; waitedMs += 3000) {
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const fetched = await fetchResult(id).catch(() => null);
+    if (!fetched) return;
+    const result = fetched.result as Result;
+    if (result.analysis.faithfulness) {
+      renderFaithfulness(result);
+      // The JSON download is the stored result as it now is, curves included.
+      $('download-json').onclick = () => download(`${downloadBaseName(result)}.json`, 'application/json', fetched.text);
+      return;
+    }
+  }
+  $('faithfulness-pending').textContent = 'The deletion and insertion curves are not there yet; reload the page later to see them.';
+}
+
+/**
+ * The sanity check's button (issue 16, item 2; Adebayo et al. 2018, cascading randomisation), for a result analysed
+ * on the server: shows a check already asked for (following it), or offers to start one; says why not for a result
+ * computed in the browser or a model without the server-side check (the API's 409 `sanity_unavailable`).
+ */
+async function initSanity(id: string | null, result: Result): Promise<void> {
+  const button = $('sanity-run') as HTMLButtonElement;
+  const status = $('sanity-status');
+  $('sanity-section').hidden = false;
+  $('sanity-table').hidden = true;
+  button.disabled = true;
+  const local = `npx leadlight sanity FILE --model ${result.model.id} --method ${result.attribution.method} --class ${result.attribution.class}`;
+  if (id === null || result.provenance?.computedIn === 'browser') {
+    status.textContent = `This result was computed in the browser: the check runs on results analysed on Leadlight's server, or locally with ${local}.`;
+    return;
+  }
+  button.onclick = async () => {
+    button.disabled = true;
+    status.textContent = 'Starting the sanity check…';
+    try {
+      await followSanity(id, await startSanity(id));
+    } catch (e) {
+      button.disabled = false;
+      status.textContent = e instanceof ApiFailure ? `The sanity check could not start: ${e.message} (${e.code})` : 'The sanity check could not start; try again.';
+    }
+  };
+  try {
+    await followSanity(id, await fetchSanity(id));
+  } catch (e) {
+    if (e instanceof ApiFailure && e.status === 404) {
+      status.textContent = '';
+      button.disabled = false;
+    } else status.textContent = e instanceof ApiFailure ? `${e.message} (${e.code})` : 'The state of the sanity check could not be read; reload the page.';
+  }
+}
+
+/** Shows a sanity check's state, polling every 3 s (up to 15 minutes) until it is done or failed. */
+async function followSanity(id: string, first: SanityState): Promise<void> {
+  const button = $('sanity-run') as HTMLButtonElement;
+  const status = $('sanity-status');
+  let state = first;
+  for (let waitedMs = 0; ; waitedMs += 3000) {
+    if (state.status === 'done' && state.result) {
+      showSanityTable(state.result);
+      status.textContent = `Done (seed ${state.result.seed}).`;
+      button.disabled = true;
+      return;
+    }
+    if (state.status === 'failed') {
+      status.textContent = `The sanity check failed: ${state.error?.message ?? 'unknown error'} (${state.error?.code ?? 'failed'})`;
+      button.disabled = false;
+      return;
+    }
+    if (waitedMs >= 15 * 60_000) {
+      status.textContent = 'The sanity check is still not done; reload the page later to see it.';
+      return;
+    }
+    button.disabled = true;
+    status.textContent = state.status === 'queued' ? 'Waiting for a free analyser…' : `Running: ${state.progress ? `${state.progress.done} of ${state.progress.total} steps` : 'starting'}…`;
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    state = await fetchSanity(id);
+  }
+}
+
+function showSanityTable(check: NonNullable<SanityState['result']>): void {
+  const rows = check.cascadeSteps.map((step) => {
+    const tr = el('tr');
+    tr.append(el('td', String(step.k + 1)), el('td', `${step.layers.length} (down to ${step.layer})`), el('td', step.spearmanAbs === null ? '—' : fmt(step.spearmanAbs, 3), { class: 'num' }), el('td', fmt(step.ssim, 3), { class: 'num' }));
+    return tr;
+  });
+  const table = $('sanity-table');
+  table.querySelector('tbody')!.replaceChildren(...rows);
+  table.hidden = false;
 }
 
 /** Fills the report view with a result (idempotent: a later result replaces an earlier one). */
@@ -274,11 +396,12 @@ function renderResult(result: Result): { relevance: Float32Array; signal: Float3
     const normalisation = (document.querySelector<HTMLInputElement>('input[name="norm"]:checked')?.value ?? 'ecg') as Normalisation;
     drawEcg(canvas, plotData, { layout, normalisation, fitWidthPx: (canvas.parentElement?.clientWidth ?? 1000) - 2 });
     let maxAbs = 0;
-    for (const v of relevance) maxAbs = Math.max(maxAbs, Math.abs(v));
+    // The padding's relevance is masked (issue 16, item 7): the scale comes from the recorded samples only.
+    for (let i = 0; i < plotData.recordedSamples * leads.length; i++) maxAbs = Math.max(maxAbs, Math.abs(relevance[i]));
     const padded = plotData.samples - plotData.recordedSamples;
     $('legend-note').textContent =
       (normalisation === 'ecg' ? `Scaled by the largest |relevance| of the ECG (${fmt(maxAbs)}).` : 'Each lead scaled by its own largest |relevance|.') +
-      (padded > 0 ? ` The last ${fmt(padded / fs, 2)} s of the model window are zero padding (shaded; only its first second is drawn).` : '');
+      (padded > 0 ? ` The last ${fmt(padded / fs, 2)} s of the model window are zero padding (shaded, trace grey: its relevance is masked; only its first second is drawn).` : '');
   };
   drawLegend($('legend') as HTMLCanvasElement);
   redrawPlot = redraw;
@@ -379,24 +502,9 @@ function renderResult(result: Result): { relevance: Float32Array; signal: Float3
     );
   }
 
-  // Deletion and insertion curves (issue 16): only final results carry them.
-  const faithfulness = result.analysis.faithfulness;
-  $('faithfulness-section').hidden = !faithfulness;
-  if (faithfulness) {
-    const orders = typeof faithfulness.randomOrders === 'number' ? faithfulness.randomOrders : 'the';
-    $('faithfulness-note').textContent =
-      `The samples of the recording (all leads, padding excluded) ranked by relevance, highest first, are set to the baseline (deletion) or restored from it (insertion); ` +
-      `the line is the logit of ${a.class}. Dashed: the mean of ${orders} random orders (seed ${faithfulness.seed}); grey: their range. ` +
-      'A faithful map makes the logit fall faster than random on deletion and rise faster on insertion. The summary is the area between the curve and the random mean (logit × fraction; positive = better than random).';
-    for (const kind of ['deletion', 'insertion'] as const) {
-      const curve = faithfulness[kind];
-      drawFaithfulnessCurve($(`${kind}-curve`) as HTMLCanvasElement, curve, kind);
-      const area = curve.areaVsRandom;
-      const summary = $(`${kind}-summary`);
-      summary.dataset.area = String(area ?? '');
-      summary.textContent = `${kind === 'deletion' ? 'Deletion' : 'Insertion'}: area vs random ${typeof area === 'number' ? `${area >= 0 ? '+' : ''}${fmt(area, 3)}` : '—'}`;
-    }
-  }
+  renderFaithfulness(result);
+
+  renderModelInputSteps(result);
 
   // Warnings.
   const modelWarnings = Array.isArray(modelInfo.warnings) ? (modelInfo.warnings as { code: string; message: string }[]) : [];
@@ -408,7 +516,49 @@ function renderResult(result: Result): { relevance: Float32Array; signal: Float3
   return { relevance, signal, canvas, plotData };
 }
 
+const STEP_TITLE: Record<string, string> = {
+  read: 'Read',
+  units: 'Units',
+  leads: 'Leads',
+  invert: 'Inverted lead',
+  trim: 'Lengths',
+  derive: 'Derived leads',
+  resample: 'Resampling',
+  window: 'Window',
+  pad: 'Padding',
+  layout: 'Model input',
+};
+
+/**
+ * "What the model saw" (issue 16, item 7): the steps from the file to the model input as the core listed them
+ * (`input.steps`), in order, each with the codes of its warnings, then the record's warnings.
+ */
+function renderModelInputSteps(result: Result): void {
+  const steps = (result.input.steps ?? []).filter((s) => typeof s.step === 'string' && typeof s.description === 'string');
+  $('model-saw-section').hidden = false;
+  $('model-saw-note').textContent = steps.length
+    ? 'Every step between the uploaded file and the tensor the model classified, in order. Relevance on zero padding is masked in every summary.'
+    : 'This result was stored before Leadlight listed its preprocessing steps; the window and the warnings are above and below.';
+  const byCode = new Map(result.record.warnings.map((w) => [w.code, w]));
+  $('model-steps').replaceChildren(
+    ...steps.map((s) => {
+      const li = el('li', undefined, { 'data-step': s.step });
+      li.append(el('strong', STEP_TITLE[s.step] ?? s.step), ' ', el('span', s.description));
+      for (const code of s.warnings ?? []) li.append(' ', el('span', code, { class: 'chip', title: byCode.get(code)?.message ?? code }));
+      return li;
+    }),
+  );
+  const warnings = result.record.warnings;
+  $('model-saw-warnings-note').hidden = warnings.length === 0;
+  $('model-saw-warnings').replaceChildren(...warnings.map((w) => el('li', `${w.message} (${w.code})`)));
+}
+
 /** The actions of a stored report: share, downloads, print, delete (with the uploading browser's token). */
+/** The file name (without extension) of a report's downloads. */
+function downloadBaseName(result: Result): string {
+  return `leadlight-${result.record.name}-${result.attribution.class}`.replace(/[^A-Za-z0-9._-]+/gu, '_');
+}
+
 function wireActions(id: string | null, text: string, result: Result, view: { relevance: Float32Array; signal: Float32Array | null; canvas: HTMLCanvasElement; hasPlot: boolean }): void {
   const { relevance, signal, canvas } = view;
   const a = result.attribution;
@@ -427,7 +577,7 @@ function wireActions(id: string | null, text: string, result: Result, view: { re
       status.textContent = shareUrl;
     }
   };
-  const base = `leadlight-${result.record.name}-${a.class}`.replace(/[^A-Za-z0-9._-]+/gu, '_');
+  const base = downloadBaseName(result);
   $('download-json').onclick = () => download(`${base}.json`, 'application/json', text);
   $('download-csv').onclick = () => download(`${base}.csv`, 'text/csv', relevanceCsv(result, relevance, signal));
   const pngButton = $('download-png') as HTMLButtonElement;
@@ -472,6 +622,7 @@ export function showLocalResult(result: Result, share: (text: string) => Promise
   $('report-actions').hidden = false;
   const view = { relevance, signal, canvas, hasPlot: plotData !== null };
   wireActions(null, text, result, view);
+  void initSanity(null, result);
   $('expiry-note').textContent = 'Computed in this browser and kept in this page only: nothing was uploaded. Share stores the result (not the ECG) on Leadlight’s server.';
   const shareButton = $('share') as HTMLButtonElement;
   shareButton.hidden = false;

@@ -10,13 +10,15 @@
  * same stages and progressive maps, the report is drawn from memory, and nothing of the ECG or the result is sent
  * unless the user clicks Share. `&engine=wasm|webgpu` forces the engine (default: WebGPU when there is an adapter);
  * `&faithfulness=0` leaves out the deletion/insertion curves (108 forward passes; minutes on a software GPU).
+ * With "in this browser" chosen, the Web Worker loads the engine and the chosen model's session as soon as the page
+ * knows the model (and again when the model or method changes), while the visitor picks a file.
  */
 import './zod-jitless.ts';
 import { ApiFailure, type ModelInfo, fetchModels, shareResult, uploadRecord } from './api.ts';
 import { saveResult, savedResults } from './tokens.ts';
 import { showLocalResult, showPartialResult, showRefiningSteps } from './report-page.ts';
 import type { Result } from '../../../functions/core/result.ts';
-import type { AnalyseMessage, WorkerEvent } from './private-analysis-worker.ts';
+import type { AnalyseMessage, CoresChoice, PrepareMessage, WorkerEvent } from './private-analysis-worker.ts';
 
 type Where = 'server' | 'browser';
 const WHERE_KEY = 'leadlight.where.v1';
@@ -46,8 +48,34 @@ function rememberWhere(where: Where): void {
 /** The private-mode Web Worker, made once per page and kept (its engine, sessions and files stay loaded). */
 let analysisWorker: Worker | null = null;
 function privateWorker(): Worker {
-  analysisWorker ??= new Worker(new URL('./private-analysis-worker.ts', import.meta.url), { type: 'module', name: 'leadlight-private-analysis' });
+  if (!analysisWorker) {
+    analysisWorker = new Worker(new URL('./private-analysis-worker.ts', import.meta.url), { type: 'module', name: 'leadlight-private-analysis' });
+    // The models whose engine and session are loaded (a test may wait for this, as a visitor picking a file would).
+    analysisWorker.addEventListener('message', (e: MessageEvent<WorkerEvent>) => {
+      if (e.data?.type !== 'prepared') return;
+      const ready = new Set((document.body.dataset.prepared ?? '').split(' ').filter(Boolean));
+      ready.add(e.data.model);
+      document.body.dataset.prepared = [...ready].join(' ');
+    });
+  }
   return analysisWorker;
+}
+
+/** The engine `&engine=wasm|webgpu` asks for, else `auto`. */
+function engineChoice(): AnalyseMessage['engine'] {
+  const engine = new URLSearchParams(location.search).get('engine');
+  return engine === 'wasm' || engine === 'webgpu' ? engine : 'auto';
+}
+
+/** How WASM uses the cores: `&cores=engines` runs engines side by side (for a busy machine), else threads. */
+function coresChoice(): CoresChoice {
+  return new URLSearchParams(location.search).get('cores') === 'engines' ? 'engines' : 'threads';
+}
+
+/** Asks the Web Worker to make the engine and `model`'s session now (the file is not chosen yet). */
+function prepareInBrowser(model: string, method: string): void {
+  const message: PrepareMessage = { type: 'prepare', model, ...(method ? { method } : {}), engine: engineChoice(), cores: coresChoice() };
+  privateWorker().postMessage(message);
 }
 
 /** Runs one analysis in the Web Worker; resolves with the final result, rejects with an ApiFailure-like error. */
@@ -119,6 +147,11 @@ export function initUploadPage(): void {
   let files: File[] = [];
   let models: ModelInfo[] = [];
   let busy = false;
+  /** Private mode: the engine and the chosen model's session are made while the visitor picks a file. */
+  const prepareHere = () => {
+    const model = models.find((m) => m.id === modelSelect.value);
+    if (where === 'browser' && model?.available) prepareInBrowser(model.id, methodSelect.value);
+  };
 
   // Where to analyse: the server (as always) or this browser (private mode).
   let where = initialWhere();
@@ -135,6 +168,7 @@ export function initUploadPage(): void {
     uploadingLabel.textContent = browser ? 'Loading the model in this browser ' : 'Uploading ';
     ($('expiry').previousElementSibling as HTMLElement).textContent = browser ? 'Keep a shared report for' : 'Keep the report for';
     document.body.dataset.where = where;
+    prepareHere();
   };
   for (const radio of document.querySelectorAll<HTMLInputElement>('input[name="where"]')) {
     radio.addEventListener('change', () => {
@@ -232,8 +266,10 @@ export function initUploadPage(): void {
     fillOptions(methodSelect, (model?.methods ?? []).map((m) => ({ value: m, label: m === 'ig' ? 'ig (integrated gradients)' : m })), 'ig');
     fillOptions(classSelect, [{ value: '', label: 'Highest probability' }, ...(model?.classes ?? []).map((c) => ({ value: c, label: c }))], '');
     updateSubmit();
+    prepareHere();
   };
   modelSelect.addEventListener('change', onModelChange);
+  methodSelect.addEventListener('change', prepareHere);
 
   fetchModels()
     .then((response) => {
@@ -286,12 +322,12 @@ export function initUploadPage(): void {
       ...(title.value.trim() ? { name: title.value.trim() } : {}),
     };
     const params = new URLSearchParams(location.search);
-    const engine = params.get('engine');
     const message: AnalyseMessage = {
       type: 'analyse',
       files: await Promise.all(files.map(async (f) => ({ name: f.name, bytes: await f.arrayBuffer() }))),
       request,
-      engine: engine === 'wasm' || engine === 'webgpu' ? engine : 'auto',
+      engine: engineChoice(),
+      cores: coresChoice(),
       // `&faithfulness=0` leaves out the deletion/insertion curves (for slow software GPUs).
       ...(params.get('faithfulness') === '0' ? { faithfulness: false } : {}),
     };

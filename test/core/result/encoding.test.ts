@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../../helpers/paths.ts';
+import { asciiJsonText } from '../../../functions/core/json-ascii.ts';
 import { decodeFloat32, encodeFloat32 } from '../../../functions/core/result.ts';
 
 const fixture = JSON.parse(readFileSync(join(repoRoot, 'test/fixtures/analysis/analysis-numpy.json'), 'utf8')) as {
@@ -33,5 +34,16 @@ describe('float32 arrays in the result JSON', () => {
     const decoded = decodeFloat32(encodeFloat32(view, [5]));
     expect(Array.from(decoded)).toEqual([4, 5, Number.NaN, -0, Infinity]);
     expect(Object.is(decoded[3], -0)).toBe(true);
+  });
+});
+
+describe('the ASCII form of a result JSON the share client sends', () => {
+  it('writes every character beyond ASCII as a \\u escape and parses back to the same value, as Python writes it', () => {
+    const value = { name: 'Ruhe-EKG – Ärztin Ø 12 µV ÷ → 🫀', plain: 'A0001', n: [1.5, -0] };
+    const text = asciiJsonText(JSON.stringify(value));
+    expect(/^[\x20-\x7e]*$/u.test(text)).toBe(true);
+    expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(value)));
+    // Python's json.dumps(value, ensure_ascii=True, separators=(',', ':')) of the same value, for the name:
+    expect(text).toContain('"Ruhe-EKG \\u2013 \\u00c4rztin \\u00d8 12 \\u00b5V \\u00f7 \\u2192 \\ud83e\\udec0"');
   });
 });
