@@ -14,6 +14,7 @@ import { zipSync } from 'fflate';
 import { chooseCohortClass, type CohortOutput } from '../core/analysis/cohort-members.ts';
 import { checkCohort } from '../core/cohort-schema.ts';
 import { LeadlightError } from '../core/errors.ts';
+import type { LeadName } from '../core/record.ts';
 import { gatherRecordFiles } from './args.ts';
 import type { LabelRow } from './cohort.ts';
 import { writeCohortReport } from './cohort-report.ts';
@@ -36,6 +37,8 @@ export interface RemoteOptions {
   class?: string;
   steps?: number;
   expiry?: string;
+  /** The leads whose average beats index.html shows first (`--beat-leads`; default V1 and V6). */
+  beatLeads?: LeadName[];
 }
 
 interface RemoteState {
@@ -234,7 +237,7 @@ export async function runRemoteCohort(options: RemoteOptions): Promise<number> {
   }
   const cohort = localCohortOf(served, options.rows, options.labelsFile);
   writeAtomically(join(options.outDir, 'cohort.json'), `${JSON.stringify(cohort)}\n`);
-  writeCohortReport(join(options.outDir, 'index.html'), cohort);
+  writeCohortReport(join(options.outDir, 'index.html'), cohort, options.beatLeads ? { beatLeads: options.beatLeads } : {});
   process.stderr.write(
     `cohort --remote: ${cohort.records.length} of ${options.rows.length} ECGs analysed on ${url} (${cohort.errors.length} failed) in the cohort ${state.name}; ` +
       `${cohort.outcomes.TP} TP, ${cohort.outcomes.FP} FP, ${cohort.outcomes.FN} FN, ${cohort.outcomes.TN} TN. Delete it with its token in ${statePath}.\n`,

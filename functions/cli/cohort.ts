@@ -123,12 +123,12 @@ function compactSummary(summary: RecordSummaryCache): RecordSummaryCache {
   return { ...summary, averageBeat: compactBeat(summary.averageBeat), averageBeatRAligned: compactBeat(summary.averageBeatRAligned) };
 }
 
-function readCache(path: string, key: string): RecordSummaryCache | null {
+/** The part `pick` takes from the cache file at `path` when it is of this version and `key`, else null. */
+function readCache<T>(path: string, key: string, pick: (entry: Record<string, unknown>) => T | null): T | null {
   if (!existsSync(path)) return null;
   try {
-    const entry = JSON.parse(readFileSync(path, 'utf8')) as CacheEntry;
-    if (entry.cacheVersion !== CACHE_VERSION || entry.key !== key || typeof entry.summary?.probability !== 'number') return null;
-    return entry.summary;
+    const entry = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    return entry.cacheVersion === CACHE_VERSION && entry.key === key ? pick(entry) : null;
   } catch {
     return null; // a cache file cut short by an interrupted run is simply recomputed
   }
@@ -253,9 +253,8 @@ export async function runCohort(args: string[]): Promise<number> {
       ...(values.class ? { class: values.class } : {}),
       ...(values.steps !== undefined ? { steps: parseIntegerOption(values.steps, 'steps') } : {}),
       ...(values.expiry ? { expiry: values.expiry } : {}),
+      ...(beatLeads ? { beatLeads } : {}),
     });
-    // The remote run writes index.html with the default beat leads; redrawn from its cohort.json with the chosen ones.
-    if (beatLeads) writeCohortReport(join(resolve(values.out), 'index.html'), JSON.parse(readFileSync(join(resolve(values.out), 'cohort.json'), 'utf8')) as CohortOutput, { beatLeads });
     return remoteCode;
   }
   if (values.name !== undefined || values.expiry !== undefined) throw new LeadlightError('option_invalid', '--name and --expiry name a cohort on a server: give them with --remote URL.');
@@ -322,7 +321,10 @@ export async function runCohort(args: string[]): Promise<number> {
       }
       const key = cacheKey(files, model, method, className, steps, codeHash, engine);
       const cachePath = join(recordsDir, `${key}.json`);
-      const hit = readCache(cachePath, key);
+      const hit = readCache(cachePath, key, (entry) => {
+        const summary = (entry as Partial<CacheEntry>).summary;
+        return typeof summary?.probability === 'number' ? summary : null;
+      });
       if (agreementMethods) agreements[index] = await agreementOf(files, worker);
       if (hit) {
         summaries[index] = compactSummary(hit);
@@ -357,14 +359,8 @@ export async function runCohort(args: string[]): Promise<number> {
     const methods = agreementMethods as string[];
     const key = cacheKey(files, model, `agreement:${methods.join(',')}`, className, steps, codeHash, engine);
     const path = join(recordsDir, `${key}.json`);
-    if (existsSync(path)) {
-      try {
-        const entry = JSON.parse(readFileSync(path, 'utf8')) as { cacheVersion: number; key: string; methodAgreement: MethodPair[] };
-        if (entry.cacheVersion === CACHE_VERSION && entry.key === key && Array.isArray(entry.methodAgreement)) return entry.methodAgreement;
-      } catch {
-        // recomputed below
-      }
-    }
+    const cached = readCache(path, key, (entry) => (Array.isArray(entry.methodAgreement) ? (entry.methodAgreement as MethodPair[]) : null));
+    if (cached) return cached;
     const results = [];
     for (const m of methods) {
       results.push(await analyzeEcg(files, methodRequest(m), { runtime: runtimes[worker], models, batchSize: batchSize ?? (runtime === 'native' ? NATIVE_BATCH : WASM_BATCH), faithfulness: false, modelWarnings }));

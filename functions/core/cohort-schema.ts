@@ -38,6 +38,15 @@ const boxStats = z.object({
 
 /** Issue 16: the AUC effect of a rank-sum contrast with its seeded bootstrap percentile 95 % interval. */
 const effect = z.object({ auc: finite.min(0).max(1), ci95: z.tuple([finite, finite]) }).passthrough();
+/** The fields of one one-sided rank-sum contrast (functions/core/analysis/ranksum.ts `GroupContrast`). */
+const groupContrast = {
+  groupA: z.string(),
+  groupB: z.string(),
+  alternative: z.literal('greater'),
+  statistic: finite,
+  pValue: finite.min(0).max(1),
+  method: z.enum(['exact', 'normal-approximation']),
+};
 const outcomeGroup = z.object({ n: z.number().int().nonnegative(), medianMeanRelevance: finite.nullable(), minMeanRelevance: finite.nullable(), maxMeanRelevance: finite.nullable() });
 
 /** Issue 16: pairwise Spearman correlations of two methods' maps (method-agreement.ts), per record. */
@@ -85,12 +94,7 @@ export const cohortSchema = z.object({
   sanity: sanity.optional(),
   leadTests: z.array(z.object({
     lead: z.enum(LEAD_ORDER),
-    groupA: z.string(),
-    groupB: z.string(),
-    alternative: z.literal('greater'),
-    statistic: finite,
-    pValue: finite.min(0).max(1),
-    method: z.enum(['exact', 'normal-approximation']),
+    ...groupContrast,
     significant: z.boolean(),
     nA: z.number().int().positive(),
     nB: z.number().int().positive(),
@@ -100,13 +104,8 @@ export const cohortSchema = z.object({
   waveTests: z.array(z.object({
     wave: z.enum(['p', 'qrs', 'st', 't']),
     lead: z.enum(LEAD_ORDER),
-    groupA: z.string(),
-    groupB: z.string(),
-    alternative: z.literal('greater'),
-    statistic: finite,
-    pValue: finite.min(0).max(1),
+    ...groupContrast,
     pAdjusted: finite.min(0).max(1),
-    method: z.enum(['exact', 'normal-approximation']),
     nA: z.number().int().positive(),
     nB: z.number().int().positive(),
     effect,

@@ -190,13 +190,27 @@ export function encodeFloat32(values: Float32Array, shape: number[]): EncodedArr
   return { shape, dtype: 'float32', encoding: 'base64-le', data: toBase64(bytes) };
 }
 
-/** Decodes a `base64-le` float32 array. */
+/**
+ * The bytes of a standard base64 string (RFC 4648 §4): the engine's own decoder where there is one (TC39
+ * `Uint8Array.fromBase64`: workerd, recent browsers), else `atob` and a byte copy. Throws on a character outside the
+ * alphabet.
+ */
+export function base64Bytes(data: string): Uint8Array {
+  const fromBase64 = (Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array }).fromBase64;
+  if (fromBase64) return fromBase64(data);
+  const binary = atob(data);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+/** Decodes a `base64-le` float32 array (on little-endian hosts a view of the decoded bytes, without a copy). */
 export function decodeFloat32(encoded: EncodedArray): Float32Array {
-  const binary = atob(encoded.data);
+  const bytes = base64Bytes(encoded.data);
   const expected = encoded.shape.reduce((a, b) => a * b, 1);
-  if (binary.length !== expected * 4) throw new Error(`encoded array has ${binary.length} bytes, shape needs ${expected * 4}`);
-  const view = new DataView(new ArrayBuffer(binary.length));
-  for (let i = 0; i < binary.length; i++) view.setUint8(i, binary.charCodeAt(i));
+  if (bytes.length !== expected * 4) throw new Error(`encoded array has ${bytes.length} bytes, shape needs ${expected * 4}`);
+  if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, expected);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(expected);
   for (let i = 0; i < expected; i++) out[i] = view.getFloat32(i * 4, true);
   return out;

@@ -69,26 +69,12 @@ describe('private mode on WebGPU (SwiftShader)', () => {
     await page.goto(`${baseUrl}/?where=browser&engine=webgpu&faithfulness=0`);
     const adapter = await page.evaluate(async () => Boolean(await (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu?.requestAdapter()));
     expect(adapter, 'Chromium gives a WebGPU adapter with --use-webgpu-adapter=swiftshader').toBe(true);
-    await page.waitForFunction((id) => [...(document.getElementById('model') as HTMLSelectElement).options].some((o) => o.value === id && !o.disabled), MODEL);
-    await page.selectOption('#model', MODEL);
-    await page.selectOption('#method', METHOD);
-    await page.setInputFiles('#file-input', RECORD);
-    const t0 = Date.now();
-    await page.click('#submit');
-    await page.waitForSelector('#report-actions:not([hidden]) #share:not([hidden])', { timeout: 280_000 });
-    const seconds = (Date.now() - t0) / 1000;
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-json')]);
-    const result = checkResult(JSON.parse(readFileSync((await download.path())!, 'utf8')));
+    const { result, seconds } = await analyseOn(MODEL, METHOD);
     const engine = (result.provenance as { engine?: { executionProvider: string; cpuFallback?: Record<string, string[]> } }).engine;
     expect(engine?.executionProvider).toBe('webgpu');
     const fallback = [...new Set(Object.values(engine?.cpuFallback ?? {}).flat())].sort();
 
-    const model = await testModel(MODEL);
-    const files = RECORD.map((path) => ({ name: path.split('/').pop()!, bytes: new Uint8Array(readFileSync(path)) }));
-    const node: Result = await analyzeEcg(files, { model: MODEL, method: METHOD }, { runtime: testRuntime('wasm', 1), models: [model], readOptions: WORKER_READ_OPTIONS, keepFileNames: false, faithfulness: false });
-    let maxProbabilityDiff = 0;
-    for (const c of node.model.classes) maxProbabilityDiff = Math.max(maxProbabilityDiff, Math.abs(result.prediction.probabilities[c]! - node.prediction.probabilities[c]!));
-    const relevanceL2 = relativeL2(decodeFloat32(result.attribution.relevance), decodeFloat32(node.attribution.relevance));
+    const { maxProbabilityDiff, relevanceL2 } = await agreement(MODEL, METHOD, result);
     console.log(`private mode on WebGPU (SwiftShader), ${MODEL} ${METHOD}: ${seconds.toFixed(1)} s (timings ${JSON.stringify(result.timingsMs)}); operators on the WASM provider: ${fallback.join(', ') || 'none'} (${JSON.stringify(engine?.cpuFallback)}); vs Node WASM: max |Δp| ${maxProbabilityDiff.toExponential(2)}, relevance relative L2 ${relevanceL2.toExponential(2)}`);
     // The gradient graph's seed handling (a NaN seed means "the top class") is what WebGPU leaves to WASM.
     expect(Object.keys(engine?.cpuFallback ?? {})).toContain(`${MODEL}/gradient`);

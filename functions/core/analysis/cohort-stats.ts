@@ -11,7 +11,7 @@
  */
 import { LEAD_ORDER, type LeadName } from '../record.ts';
 import { seededRandom } from '../random.ts';
-import { midRanks, rankSumTest } from './ranksum.ts';
+import { type GroupContrast, midRanks, rankSumTest, spearmanOfRanks } from './ranksum.ts';
 import type { Outcome } from './relevance.ts';
 
 /** Bootstrap resamples and seed of every interval in cohort.json. */
@@ -61,18 +61,7 @@ export function aucOf(a: readonly number[], b: readonly number[]): number {
 export function spearmanRho(x: readonly number[], y: readonly number[]): number {
   const n = x.length;
   if (n < 2 || y.length !== n) return Number.NaN;
-  const rx = midRanks(x).ranks;
-  const ry = midRanks(y).ranks;
-  const mean = (n + 1) / 2;
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (rx[i] - mean) * (ry[i] - mean);
-    sxx += (rx[i] - mean) ** 2;
-    syy += (ry[i] - mean) ** 2;
-  }
-  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : Number.NaN;
+  return spearmanOfRanks(midRanks(x).ranks, midRanks(y).ranks) ?? Number.NaN;
 }
 
 /** Percentile of sorted values with linear interpolation (numpy's default, R type 7), p in [0, 1]. */
@@ -232,17 +221,11 @@ export function effectOf(a: readonly number[], b: readonly number[]): TestEffect
 /** Per-lead relevance summed over each wave's windows; null when the record has no window of that wave. */
 export type WaveRelevanceByLead = Readonly<Record<string, Readonly<Partial<Record<Wave, number | null>>>>>;
 
-export interface WaveTest {
+export interface WaveTest extends GroupContrast {
   wave: Wave;
   lead: LeadName;
-  groupA: string;
-  groupB: string;
-  alternative: 'greater';
-  statistic: number;
-  pValue: number;
   /** Benjamini–Hochberg over the 12 leads of this wave. */
   pAdjusted: number;
-  method: 'exact' | 'normal-approximation';
   nA: number;
   nB: number;
   effect: TestEffect;

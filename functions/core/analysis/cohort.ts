@@ -12,7 +12,7 @@
  */
 import { LeadlightError } from '../errors.ts';
 import { LEAD_ORDER, type LeadName } from '../record.ts';
-import { rankSumTest } from './ranksum.ts';
+import { type GroupContrast, rankSumTest } from './ranksum.ts';
 import { type RelevanceVsProbability, type TestEffect, type WaveRelevanceByLead, type WaveTest, benjaminiHochberg, effectOf, relevanceVsProbability, waveLevelTests } from './cohort-stats.ts';
 import { classifyOutcome, type Outcome, type RecordSummary } from './relevance.ts';
 import { canonicalClass } from './criteria.ts';
@@ -76,14 +76,8 @@ export interface CohortInput {
   beatAlignment?: BeatAlignment;
 }
 
-export interface LeadTest {
+export interface LeadTest extends GroupContrast {
   lead: LeadName;
-  groupA: string;
-  groupB: string;
-  alternative: 'greater';
-  statistic: number;
-  pValue: number;
-  method: 'exact' | 'normal-approximation';
   /** p < 1e-4 (the paper's marker). */
   significant: boolean;
   nA: number;

@@ -246,3 +246,28 @@ export function normalUpperTail(z: number): number {
 export function normalLowerTail(z: number): number {
   return normalUpperTail(-z);
 }
+
+/** Spearman's ρ from two mid-rank vectors (Pearson correlation of the ranks); null when one is constant. */
+export function spearmanOfRanks(x: Float64Array, y: Float64Array): number | null {
+  const n = x.length;
+  const mean = (n + 1) / 2;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i] - mean) * (y[i] - mean);
+    sxx += (x[i] - mean) ** 2;
+    syy += (y[i] - mean) ** 2;
+  }
+  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : null;
+}
+
+/** One one-sided rank-sum contrast of two groups as cohort.json records it (a lead test or a wave test). */
+export interface GroupContrast {
+  groupA: string;
+  groupB: string;
+  alternative: 'greater';
+  statistic: number;
+  pValue: number;
+  method: 'exact' | 'normal-approximation';
+}

@@ -9,7 +9,7 @@
  * A method that passes the check gives maps that change with the weights: both numbers fall far below 1.
  */
 import { seededRandom } from '../random.ts';
-import { midRanks } from './ranksum.ts';
+import { midRanks, spearmanOfRanks } from './ranksum.ts';
 
 /** |relevance| of the first `signalSamples` rows, scaled by the largest |value| (all zeros stay zeros). */
 export function normalisedAbs(relevance: Float32Array, signalSamples: number, leads = 12): Float64Array {
@@ -24,21 +24,6 @@ export function normalisedAbs(relevance: Float32Array, signalSamples: number, le
 /** Mid-ranks of |relevance| over the first `signalSamples` rows (computed once for the original map). */
 export function absRanks(relevance: Float32Array, signalSamples: number, leads = 12): Float64Array {
   return midRanks(Array.from(relevance.subarray(0, signalSamples * leads), Math.abs)).ranks;
-}
-
-/** Spearman's ρ from two mid-rank vectors (Pearson correlation of the ranks); null when one is constant. */
-export function spearmanOfRanks(x: Float64Array, y: Float64Array): number | null {
-  const n = x.length;
-  const mean = (n + 1) / 2;
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (x[i] - mean) * (y[i] - mean);
-    sxx += (x[i] - mean) ** 2;
-    syy += (y[i] - mean) ** 2;
-  }
-  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : null;
 }
 
 export const SSIM_WINDOW = 7;

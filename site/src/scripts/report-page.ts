@@ -218,10 +218,13 @@ function renderFaithfulness(result: Result): void {
   }
 }
 
-/** Polls a stored result whose curves are pending until they are there (every 3 s, for up to 5 minutes). */
+/**
+ * Polls a stored result whose curves are pending until they are there, for up to 5 minutes: after 3 s, then twice as
+ * long each time up to 30 s (each poll reads the whole result, ~4 MB for a CinC one).
+ */
 async function waitForCurves(id: string): Promise<void> {
-  for (let waitedMs = 0; waitedMs < 5 * 60_000; waitedMs += 3000) {
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+  for (let waitedMs = 0, delayMs = 3000; waitedMs < 5 * 60_000; waitedMs += delayMs, delayMs = Math.min(2 * delayMs, 30_000)) {
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
     const fetched = await fetchResult(id).catch(() => null);
     if (!fetched) return;
     const result = fetched.result as Result;
